@@ -1,0 +1,38 @@
+// swift-tools-version: 6.0
+// deriv8-gpu: an MNIST multilayer perceptron trained from scratch, on OpenCL or on the CPU.
+//
+// Module layers (each imports only what is below it):
+//   deriv8-gpu (command line)  ->  Deriv8 (data, model, training)  ->  GPUTensor (tensors, backends)
+//   GPUTensor -> COpenCL (C API), Kernels (.cl sources embedded at build time)
+//   Deriv8 -> CZlib (reads the gzipped IDX files)
+import PackageDescription
+
+let package = Package(
+    name: "deriv8-gpu",
+    products: [
+        .executable(name: "deriv8-gpu", targets: ["deriv8-gpu"]),
+        .library(name: "Deriv8", targets: ["Deriv8"]),
+        .library(name: "GPUTensor", targets: ["GPUTensor"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CZlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .target(
+            name: "GPUTensor"),
+        .target(
+            name: "Deriv8",
+            dependencies: ["GPUTensor", "CZlib"]),
+        .executableTarget(
+            name: "deriv8-gpu",
+            dependencies: [
+                "Deriv8", "GPUTensor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "GPUTensorTests", dependencies: ["GPUTensor"]),
+        .testTarget(name: "Deriv8Tests", dependencies: ["Deriv8", "GPUTensor"]),
+    ]
+)

@@ -1,0 +1,2 @@
+// zlib's gz* API reads gzipped and plain files alike (a plain file passes through unchanged).
+#include <zlib.h>

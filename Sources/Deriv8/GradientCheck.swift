@@ -1,0 +1,96 @@
+import GPUTensor
+
+/// Gradient checking as the reference does it: for every parameter θ, the centred difference
+/// (J(θ + ε) - J(θ - ε)) / 2ε against backprop's dθ, scored by ‖num - bp‖ / (‖num‖ + ‖bp‖).
+/// Run it on a backend whose `Element` is `Double`: in Float, ε = 1e-7 drowns in rounding.
+public struct GradientCheck {
+    public var sizes = [20, 8, 6, 10]
+    public var batchSize = 7
+    public var lambda = 0.01
+    public var epsilon = 1e-7
+    public var threshold = 1e-7
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    public struct ParameterResult: Sendable {
+        public let name: String
+        public let count: Int
+        public let relativeDifference: Double
+    }
+
+    public struct Result: Sendable {
+        public let parameters: [ParameterResult]
+        /// Over all parameters together.
+        public let relativeDifference: Double
+        public let threshold: Double
+        public var passed: Bool { relativeDifference <= threshold }
+    }
+
+    /// Builds a small random network and batch from `seed` and checks every parameter's gradient.
+    /// Inputs are uniform in [0, 1) like scaled pixels; weights and biases uniform in [-0.5, 0.5]
+    /// (non-zero biases keep pre-activations off the ReLU kink at exactly 0).
+    public func run<B: Backend>(on backend: B) throws -> Result {
+        var generator = SeededGenerator(seed: seed)
+        let layers = sizes.count - 1
+        let weights = (0..<layers).map { l in
+            (0..<(sizes[l + 1] * sizes[l])).map { _ in B.Element(generator.uniform(-0.5, 0.5)) }
+        }
+        let biases = (0..<layers).map { l in
+            (0..<sizes[l + 1]).map { _ in B.Element(generator.uniform(-0.5, 0.5)) }
+        }
+        let model = try MLP(backend: backend, sizes: sizes, weights: weights, biases: biases)
+        let ws = try Workspace(backend: backend, sizes: sizes, batchSize: batchSize)
+        let classes = sizes[layers]
+        try backend.upload((0..<(batchSize * sizes[0])).map { _ in B.Element(generator.nextUnit()) }, into: ws.x)
+        var oneHot = [B.Element](repeating: 0, count: batchSize * classes)
+        for i in 0..<batchSize { oneHot[i * classes + generator.below(classes)] = 1 }
+        try backend.upload(oneHot, into: ws.y)
+
+        // Backprop's gradients at the unperturbed parameters.
+        try model.forward(ws)
+        try model.backward(ws, lambda: lambda)
+        let analytic = try (0..<layers).flatMap { l in
+            [try backend.download(ws.dw[l]), try backend.download(ws.db[l])]
+        }.map { $0.map(Double.init) }
+
+        var results: [ParameterResult] = []
+        var allNumeric: [Double] = [], allAnalytic: [Double] = []
+        for (p, (name, tensor)) in model.parameters.enumerated() {
+            var values = try backend.download(tensor)
+            var numeric = [Double](repeating: 0, count: values.count)
+            for i in values.indices {
+                let original = values[i]
+                values[i] = original + B.Element(epsilon)
+                try backend.upload(values, into: tensor)
+                let plus = try loss(model, ws)
+                values[i] = original - B.Element(epsilon)
+                try backend.upload(values, into: tensor)
+                let minus = try loss(model, ws)
+                values[i] = original
+                numeric[i] = (plus - minus) / (2 * epsilon)
+            }
+            try backend.upload(values, into: tensor)
+            results.append(ParameterResult(name: name, count: values.count,
+                                           relativeDifference: relativeDifference(numeric, analytic[p])))
+            allNumeric += numeric
+            allAnalytic += analytic[p]
+        }
+        return Result(parameters: results, relativeDifference: relativeDifference(allNumeric, allAnalytic),
+                      threshold: threshold)
+    }
+
+    private func loss<B: Backend>(_ model: MLP<B>, _ ws: Workspace<B>) throws -> Double {
+        try model.forward(ws)
+        try model.computeStats(ws)
+        return try model.readStats(ws, lambda: lambda).loss
+    }
+}
+
+/// ‖a - b‖ / (‖a‖ + ‖b‖), 0 when both are zero.
+public func relativeDifference(_ a: [Double], _ b: [Double]) -> Double {
+    precondition(a.count == b.count)
+    func norm(_ v: [Double]) -> Double { v.reduce(0) { $0 + $1 * $1 }.squareRoot() }
+    let denominator = norm(a) + norm(b)
+    return denominator == 0 ? 0 : norm(zip(a, b).map { $0 - $1 }) / denominator
+}

@@ -1,0 +1,167 @@
+import GPUTensor
+
+// Layout: row-major, batch first. A batch of m examples is x [m, 784]; layer l maps
+// [m, n(l)] -> [m, n(l+1)] with weight w[l] [n(l+1), n(l)] (stored [out, in], applied as x·wᵀ)
+// and bias b[l] [1, n(l+1)]. For the reference network n = 784, 32, 32, 10:
+//   w1 [32,784] b1 [1,32]   w2 [32,32] b2 [1,32]   w3 [10,32] b3 [1,10]
+// Arrays are indexed from 0 here, so w[0] is the math's w1.
+
+/// The multilayer perceptron: ReLU hidden layers, a softmax output, trained on the mean
+/// cross-entropy plus an L2 penalty (λ / 2m) Σ_l ‖w_l‖² on the weights (not the biases).
+public final class MLP<B: Backend> {
+    public let backend: B
+    /// Layer widths, input first: [784, 32, 32, 10].
+    public let sizes: [Int]
+    /// w[l] [sizes[l+1], sizes[l]]
+    public let w: [Tensor<B>]
+    /// b[l] [1, sizes[l+1]]
+    public let b: [Tensor<B>]
+
+    public var layerCount: Int { w.count }
+
+    /// A network with weights drawn from `generator` uniformly in [-initScale, initScale]
+    /// (the reference uses 0.5), layer by layer, row-major, and zero biases. The draws happen on
+    /// the host, so every backend starts from exactly the same numbers.
+    public convenience init(backend: B, sizes: [Int], initScale: Double = 0.5,
+                            generator: inout SeededGenerator) throws {
+        let weights = (0..<(sizes.count - 1)).map { l in
+            (0..<(sizes[l + 1] * sizes[l])).map { _ in B.Element(generator.uniform(-initScale, initScale)) }
+        }
+        let biases = (0..<(sizes.count - 1)).map { l in [B.Element](repeating: 0, count: sizes[l + 1]) }
+        try self.init(backend: backend, sizes: sizes, weights: weights, biases: biases)
+    }
+
+    /// A network with the given parameters (row-major host arrays, one per layer).
+    public init(backend: B, sizes: [Int], weights: [[B.Element]], biases: [[B.Element]]) throws {
+        precondition(sizes.count >= 2 && sizes.allSatisfy { $0 > 0 }, "bad layer sizes \(sizes)")
+        precondition(weights.count == sizes.count - 1 && biases.count == sizes.count - 1)
+        self.backend = backend
+        self.sizes = sizes
+        w = try (0..<weights.count).map { l in
+            try backend.makeTensor(Shape(sizes[l + 1], sizes[l]), values: weights[l])
+        }
+        b = try (0..<biases.count).map { l in
+            try backend.makeTensor(Shape(1, sizes[l + 1]), values: biases[l])
+        }
+    }
+
+    /// Every parameter tensor, in the order w1, b1, w2, b2, ...
+    public var parameters: [(name: String, tensor: Tensor<B>)] {
+        (0..<layerCount).flatMap { l in [("w\(l + 1)", w[l]), ("b\(l + 1)", b[l])] }
+    }
+
+    // MARK: Forward and backward
+
+    /// The forward pass: z[l] = a[l-1]·w[l]ᵀ + b[l]; a[l] = relu(z[l]) for hidden layers, and
+    /// probs = softmax(z[last]). Reads ws.x; fills ws.z, ws.a and ws.probs.
+    public func forward(_ ws: Workspace<B>) throws {
+        let be = backend
+        for l in 0..<layerCount {
+            let input = l == 0 ? ws.x : ws.a[l - 1]                          // [m, n(l)]
+            try be.matmul(input, transposeA: false, w[l], transposeB: true,
+                          into: ws.z[l])                                     // z = input·wᵀ  [m, n(l+1)]
+            try be.add(ws.z[l], b[l], into: ws.z[l])                         // z += b        [m, n(l+1)]
+            if l < layerCount - 1 {
+                try be.relu(ws.z[l], into: ws.a[l])                          // a = max(0, z) [m, n(l+1)]
+            } else {
+                try be.softmaxRows(ws.z[l], into: ws.probs)                  // probs = softmax(z) [m, classes]
+            }
+        }
+    }
+
+    /// The backward pass, the exact reverse of `forward`, for the loss
+    /// J = -(1/m) Σ_i log probs[i, y_i] + (λ/2m) Σ_l ‖w[l]‖². Reads ws.x, ws.y and the
+    /// forward's activations; fills ws.dz, ws.da, ws.dw and ws.db.
+    public func backward(_ ws: Workspace<B>, lambda: Double) throws {
+        let be = backend
+        let m = B.Element(ws.batchSize)
+        let last = layerCount - 1
+        try be.softmaxCrossEntropyBackward(ws.probs, ws.y, into: ws.dz[last])     // dz = (probs - y)/m   [m, classes]
+        for l in stride(from: last, through: 0, by: -1) {
+            let input = l == 0 ? ws.x : ws.a[l - 1]                                // [m, n(l)]
+            try be.matmul(ws.dz[l], transposeA: true, input, transposeB: false,
+                          into: ws.dw[l])                                          // dw = dzᵀ·input        [n(l+1), n(l)]
+            try be.scaledAdd(B.Element(lambda) / m, w[l], into: ws.dw[l])          // dw += (λ/m)·w  (the L2 term)
+            try be.columnSums(ws.dz[l], into: ws.db[l])                            // db = Σ_rows dz        [1, n(l+1)]
+            if l > 0 {
+                try be.matmul(ws.dz[l], transposeA: false, w[l], transposeB: false,
+                              into: ws.da[l - 1])                                  // da = dz·w             [m, n(l)]
+                try be.reluBackward(ws.da[l - 1], ws.z[l - 1], into: ws.dz[l - 1]) // dz = da ⊙ 1[z > 0]    [m, n(l)]
+            }
+        }
+    }
+
+    /// Plain gradient descent: θ -= learningRate · dθ for every weight and bias.
+    public func update(_ ws: Workspace<B>, learningRate: Double) throws {
+        let step = -B.Element(learningRate)
+        for l in 0..<layerCount {
+            try backend.scaledAdd(step, ws.dw[l], into: w[l])
+            try backend.scaledAdd(step, ws.db[l], into: b[l])
+        }
+    }
+
+    /// After `forward`: queues the batch's statistics into ws.stats, [Σ_i -log probs[i, y_i],
+    /// correct predictions, ‖w1‖², ‖w2‖², ...], to be read with `readStats`.
+    public func computeStats(_ ws: Workspace<B>) throws {
+        try backend.crossEntropyStats(ws.probs, ws.y, into: ws.stats)
+        for l in 0..<layerCount { try backend.sumOfSquares(w[l], into: ws.stats, at: 2 + l) }
+    }
+
+    /// Reads ws.stats back (one small transfer) as the batch's loss J and correct count.
+    public func readStats(_ ws: Workspace<B>, lambda: Double) throws -> BatchStats {
+        let s = try backend.download(ws.stats).map(Double.init)
+        let m = Double(ws.batchSize)
+        let squaredWeights = s[2...].reduce(0, +)
+        return BatchStats(examples: ws.batchSize, crossEntropySum: s[0], correct: Int(s[1]),
+                          loss: s[0] / m + lambda / (2 * m) * squaredWeights)
+    }
+
+    /// Every parameter copied to the host, in `parameters` order.
+    public func downloadParameters() throws -> [(name: String, values: [B.Element])] {
+        try parameters.map { ($0.name, try backend.download($0.tensor)) }
+    }
+}
+
+/// What one batch's forward pass scored.
+public struct BatchStats: Sendable {
+    public let examples: Int
+    /// Σ_i -log probs[i, y_i]
+    public let crossEntropySum: Double
+    public let correct: Int
+    /// The batch's loss J: mean cross-entropy plus the L2 penalty.
+    public let loss: Double
+}
+
+/// Every tensor one training step touches for a batch of `batchSize` examples, allocated once
+/// and reused for every batch of that size (llm.c's activations and gradients structs).
+public final class Workspace<B: Backend> {
+    public let batchSize: Int
+    /// x [m, n(0)] inputs, y [m, classes] one-hot targets
+    public let x, y: Tensor<B>
+    /// z[l] [m, n(l+1)] pre-activations; a[l] [m, n(l+1)] ReLU outputs of the hidden layers
+    public let z, a: [Tensor<B>]
+    /// probs [m, classes]
+    public let probs: Tensor<B>
+    /// dz[l], da[l]: gradients of J with respect to z[l] and a[l], shaped like them
+    public let dz, da: [Tensor<B>]
+    /// dw[l], db[l]: gradients of J with respect to w[l] and b[l], shaped like them
+    public let dw, db: [Tensor<B>]
+    /// [1, 2 + layers]: see `MLP.computeStats`
+    public let stats: Tensor<B>
+
+    public init(backend: B, sizes: [Int], batchSize m: Int) throws {
+        let layers = sizes.count - 1
+        let outs = sizes.dropFirst().map { Shape(m, $0) }
+        batchSize = m
+        x = try backend.makeTensor(Shape(m, sizes[0]))
+        y = try backend.makeTensor(Shape(m, sizes[layers]))
+        z = try outs.map { try backend.makeTensor($0) }
+        a = try outs.dropLast().map { try backend.makeTensor($0) }
+        probs = try backend.makeTensor(Shape(m, sizes[layers]))
+        dz = try outs.map { try backend.makeTensor($0) }
+        da = try outs.dropLast().map { try backend.makeTensor($0) }
+        dw = try (0..<layers).map { try backend.makeTensor(Shape(sizes[$0 + 1], sizes[$0])) }
+        db = try (0..<layers).map { try backend.makeTensor(Shape(1, sizes[$0 + 1])) }
+        stats = try backend.makeTensor(Shape(1, 2 + layers))
+    }
+}

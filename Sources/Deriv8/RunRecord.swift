@@ -1,0 +1,59 @@
+import Foundation
+
+/// A run's record on disk, like the reference's results/ folder: `DIR/RUN/config.json` with the
+/// configuration, and `DIR/RUN/metrics.csv` with one row per epoch, rewritten after every epoch
+/// so an interrupted run keeps what it finished.
+public final class RunRecord {
+    public let folder: URL
+    private var rows: [String] = []
+
+    public static let csvHeader = "epoch,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,eval_seconds"
+
+    /// Creates `directory/<UTC time>-<backend>-seed<seed>/` and writes the configuration there.
+    public init(directory: String, backend: String, device: String, config: TrainingConfig,
+                trainCount: Int, testCount: Int, dataDirectory: String) throws {
+        let stamp = Self.timestamp()
+        var folder = URL(fileURLWithPath: directory).appendingPathComponent("\(stamp)-\(backend)-seed\(config.seed)")
+        var suffix = 1
+        while FileManager.default.fileExists(atPath: folder.path) {
+            suffix += 1
+            folder = URL(fileURLWithPath: directory).appendingPathComponent("\(stamp)-\(backend)-seed\(config.seed)-\(suffix)")
+        }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        self.folder = folder
+
+        struct Record: Encodable {
+            let backend: String, device: String, data: String
+            let trainExamples: Int, testExamples: Int
+            let config: TrainingConfig
+        }
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let json = try encoder.encode(Record(backend: backend, device: device, data: dataDirectory,
+                                             trainExamples: trainCount, testExamples: testCount, config: config))
+        try json.write(to: folder.appendingPathComponent("config.json"), options: .atomic)
+        try writeMetrics()
+    }
+
+    public func append(_ r: EpochResult) throws {
+        rows.append([String(r.epoch), format(r.trainLoss), format(r.trainAccuracy), format(r.testLoss),
+                     format(r.testAccuracy), format(r.trainSeconds), format(r.evalSeconds)].joined(separator: ","))
+        try writeMetrics()
+    }
+
+    private func writeMetrics() throws {
+        let text = ([Self.csvHeader] + rows).joined(separator: "\n") + "\n"
+        try Data(text.utf8).write(to: folder.appendingPathComponent("metrics.csv"), options: .atomic)
+    }
+
+    private func format(_ x: Double) -> String { String(format: "%.6f", x) }
+
+    private static func timestamp() -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        return formatter.string(from: Date())
+    }
+}

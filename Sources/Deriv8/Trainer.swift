@@ -1,0 +1,156 @@
+import GPUTensor
+
+/// When the training set is reshuffled.
+public enum ShufflePolicy: String, CaseIterable, Codable, Sendable {
+    /// Once before the first epoch; every epoch then visits the batches in the same order (the reference).
+    case once
+    /// Before every epoch, as most frameworks do.
+    case everyEpoch = "every-epoch"
+}
+
+/// Everything that decides a training run's numbers. The defaults are the reference workload.
+public struct TrainingConfig: Codable, Sendable {
+    public var hidden: [Int] = [32, 32]
+    public var epochs = 20
+    public var batchSize = 500
+    public var learningRate = 0.1
+    public var lambda = 0.01
+    public var seed: UInt64 = 0
+    public var shuffle = ShufflePolicy.once
+    /// Initial weights are uniform in [-initScale, initScale].
+    public var initScale = 0.5
+
+    public init() {}
+
+    /// The layer widths for data with `features` inputs and `classes` outputs.
+    public func sizes(features: Int, classes: Int) -> [Int] { [features] + hidden + [classes] }
+}
+
+/// One epoch's results. Accuracies are fractions in [0, 1].
+public struct EpochResult: Codable, Sendable {
+    public let epoch: Int
+    /// Mean over the epoch's batches of each batch's loss (cross-entropy + L2), as the batch saw it.
+    public let trainLoss: Double
+    /// Fraction of training examples classified correctly by the forward pass that preceded each update.
+    public let trainAccuracy: Double
+    public let testLoss: Double
+    public let testAccuracy: Double
+    public let trainSeconds: Double
+    public let evalSeconds: Double
+}
+
+/// Where the current epoch is, for a progress display.
+public struct BatchProgress: Sendable {
+    public let epoch: Int
+    public let batch: Int
+    public let batchCount: Int
+    /// Mean loss and accuracy of the epoch's batches so far.
+    public let meanLoss: Double
+    public let accuracy: Double
+}
+
+/// Trains an `MLP` on a labelled data set with mini-batch gradient descent. The data stay on the
+/// backend as bytes; each batch is gathered there from a visiting order. The only transfer per
+/// batch is the small statistics row the user sees.
+public final class Trainer<B: Backend> {
+    public let backend: B
+    public let config: TrainingConfig
+    public let model: MLP<B>
+    public let trainSet: ExampleSet<B>
+    public let testSet: ExampleSet<B>
+    public private(set) var epochsDone = 0
+
+    private var generator: SeededGenerator
+    private var trainIndices: [Int32]
+    private var trainOrder: IndexList<B>
+    private let testOrder: IndexList<B>
+    /// One workspace per batch size seen: the full size, and the last partial batch if any.
+    private var workspaces: [Int: Workspace<B>] = [:]
+
+    /// Uploads the data, draws the initial weights and shuffles, all from `config.seed`:
+    /// the same seed gives the same run on every backend.
+    public init(backend: B, config: TrainingConfig, train: LabelledImages, test: LabelledImages) throws {
+        self.backend = backend
+        self.config = config
+        generator = SeededGenerator(seed: config.seed)
+        model = try MLP(backend: backend, sizes: config.sizes(features: train.features, classes: MNIST.classes),
+                        initScale: config.initScale, generator: &generator)
+        trainSet = try backend.makeExampleSet(pixels: train.pixels, labels: train.labels,
+                                              features: train.features, classes: MNIST.classes)
+        testSet = try backend.makeExampleSet(pixels: test.pixels, labels: test.labels,
+                                             features: test.features, classes: MNIST.classes)
+        trainIndices = (0..<Int32(train.count)).map { $0 }
+        generator.shuffle(&trainIndices)
+        trainOrder = try backend.makeIndexList(trainIndices)
+        testOrder = try backend.makeIndexList((0..<Int32(test.count)).map { $0 })
+    }
+
+    public var batchesPerEpoch: Int { (trainSet.count + config.batchSize - 1) / config.batchSize }
+
+    /// Runs the next epoch and evaluates on the test set. `progress` is called after every batch.
+    public func runEpoch(progress: (BatchProgress) -> Void = { _ in }) throws -> EpochResult {
+        let epoch = epochsDone + 1
+        if config.shuffle == .everyEpoch && epoch > 1 {
+            generator.shuffle(&trainIndices)
+            trainOrder = try backend.makeIndexList(trainIndices)
+        }
+        let clock = ContinuousClock()
+        let started = clock.now
+        var lossSum = 0.0, correct = 0, seen = 0
+        for batch in 0..<batchesPerEpoch {
+            let start = batch * config.batchSize
+            let ws = try workspace(min(config.batchSize, trainSet.count - start))
+            try backend.gatherBatch(trainSet, order: trainOrder, start: start, x: ws.x, y: ws.y)
+            try model.forward(ws)
+            try model.computeStats(ws)
+            try model.backward(ws, lambda: config.lambda)
+            try model.update(ws, learningRate: config.learningRate)
+            let stats = try model.readStats(ws, lambda: config.lambda)
+            lossSum += stats.loss
+            correct += stats.correct
+            seen += stats.examples
+            progress(BatchProgress(epoch: epoch, batch: batch + 1, batchCount: batchesPerEpoch,
+                                   meanLoss: lossSum / Double(batch + 1), accuracy: Double(correct) / Double(seen)))
+        }
+        try backend.synchronize()
+        let trained = clock.now
+        let (testLoss, testAccuracy) = try evaluate(testSet, order: testOrder)
+        let evaluated = clock.now
+        epochsDone = epoch
+        return EpochResult(epoch: epoch, trainLoss: lossSum / Double(batchesPerEpoch),
+                           trainAccuracy: Double(correct) / Double(seen),
+                           testLoss: testLoss, testAccuracy: testAccuracy,
+                           trainSeconds: seconds(trained - started), evalSeconds: seconds(evaluated - trained))
+    }
+
+    /// Mean cross-entropy (without the L2 term) and accuracy over `examples`, in batches.
+    public func evaluate(_ examples: ExampleSet<B>, order: IndexList<B>) throws -> (loss: Double, accuracy: Double) {
+        var crossEntropy = 0.0, correct = 0
+        var start = 0
+        while start < examples.count {
+            let ws = try workspace(min(config.batchSize, examples.count - start))
+            try backend.gatherBatch(examples, order: order, start: start, x: ws.x, y: ws.y)
+            try model.forward(ws)
+            try model.computeStats(ws)
+            let stats = try model.readStats(ws, lambda: 0)
+            crossEntropy += stats.crossEntropySum
+            correct += stats.correct
+            start += ws.batchSize
+        }
+        let n = Double(max(examples.count, 1))
+        return (crossEntropy / n, Double(correct) / n)
+    }
+
+    private func workspace(_ batchSize: Int) throws -> Workspace<B> {
+        if let ws = workspaces[batchSize] { return ws }
+        let ws = try Workspace(backend: backend, sizes: model.sizes, batchSize: batchSize)
+        workspaces[batchSize] = ws
+        return ws
+    }
+}
+
+/// A duration in seconds, as a Double.
+public func seconds(_ d: Duration) -> Double {
+    let (whole, atto) = d.components
+    return Double(whole) + Double(atto) * 1e-18
+}

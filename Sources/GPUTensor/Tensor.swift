@@ -1,0 +1,47 @@
+/// A 2-D tensor of `B.Element`, `shape.rows x shape.cols`, row-major and contiguous, living in
+/// the memory of backend `B` (host memory for the CPU backend, a device buffer for OpenCL).
+///
+/// A tensor is a handle: copies share the same storage, and backend ops write into tensors
+/// that the caller allocated once (no allocation in the training loop). Being generic over the
+/// backend, a CPU tensor cannot be handed to the OpenCL backend by mistake.
+public struct Tensor<B: Backend> {
+    public let shape: Shape
+    public let storage: B.Storage
+
+    public init(shape: Shape, storage: B.Storage) {
+        self.shape = shape
+        self.storage = storage
+    }
+
+    public var rows: Int { shape.rows }
+    public var cols: Int { shape.cols }
+    public var count: Int { shape.count }
+}
+
+/// A labelled data set kept on the backend as raw bytes, as the IDX files store it:
+/// pixels `[count, features]` UInt8 and labels `[count]` UInt8 in `0..<classes`.
+/// Batches are gathered from it (and scaled to `pixel / 255`) on the backend itself.
+public struct ExampleSet<B: Backend> {
+    public let count: Int
+    public let features: Int
+    public let classes: Int
+    public let storage: B.ExampleStorage
+
+    public init(count: Int, features: Int, classes: Int, storage: B.ExampleStorage) {
+        self.count = count
+        self.features = features
+        self.classes = classes
+        self.storage = storage
+    }
+}
+
+/// A list of example indices on the backend: the order in which batches visit an `ExampleSet`.
+public struct IndexList<B: Backend> {
+    public let count: Int
+    public let storage: B.IndexStorage
+
+    public init(count: Int, storage: B.IndexStorage) {
+        self.count = count
+        self.storage = storage
+    }
+}
