@@ -39,11 +39,23 @@ public final class CPUBackend<T: TensorElement>: Backend {
     public typealias ExampleStorage = CPUExamples
     public typealias IndexStorage = [Int32]
 
-    public init() {}
+    /// Which code runs the ops that have a tuned version.
+    public enum Kernels: String, Sendable {
+        /// Blocked, vectorised, multi-threaded.
+        case optimized
+        /// The plain loops that state each op's definition: the reference the tuned code is checked against.
+        case naive
+    }
+
+    public let kernels: Kernels
+
+    public init(kernels: Kernels = .optimized) {
+        self.kernels = kernels
+    }
 
     public var name: String { "cpu" }
     public var deviceDescription: String {
-        "cpu (\(Self.coreCount) cores, \(T.openCLTypeName))"
+        "cpu (\(kernels == .naive ? "naive loops" : "\(Self.coreCount) cores"), \(T.openCLTypeName))"
     }
 
     static var coreCount: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
@@ -87,6 +99,7 @@ public final class CPUBackend<T: TensorElement>: Backend {
 
     // MARK: Ops
 
+    @_specialize(where T == Float)
     public func gatherBatch(_ examples: ExampleSet<CPUBackend<T>>, order: IndexList<CPUBackend<T>>, start: Int,
                             x: Tensor<CPUBackend<T>>, y: Tensor<CPUBackend<T>>) throws {
         try ShapeChecks.gather(examples, order, start, x.shape, y.shape)
@@ -107,9 +120,15 @@ public final class CPUBackend<T: TensorElement>: Backend {
         }
     }
 
+    @_specialize(where T == Float)
     public func matmul(_ a: Tensor<CPUBackend<T>>, transposeA: Bool, _ b: Tensor<CPUBackend<T>>, transposeB: Bool,
                        into c: Tensor<CPUBackend<T>>) throws {
         let (m, k, n) = try ShapeChecks.matmul(a.shape, transposeA, b.shape, transposeB, c.shape)
+        if kernels == .naive {
+            naiveMatmul(a.storage.pointer, a.cols, transposeA, b.storage.pointer, b.cols, transposeB,
+                        c.storage.pointer, m: m, k: k, n: n)
+            return
+        }
         var pa = UnsafePointer(a.storage.pointer), pb = UnsafePointer(b.storage.pointer)
         if transposeA {
             ensure(&scratchA, a.count)
@@ -205,6 +224,7 @@ public final class CPUBackend<T: TensorElement>: Backend {
         stats.storage.pointer[1] = T(correct)
     }
 
+    @_specialize(where T == Float)
     public func sumOfSquares(_ x: Tensor<CPUBackend<T>>, into out: Tensor<CPUBackend<T>>, at index: Int) throws {
         try ShapeChecks.index("sumOfSquares", index, in: out.shape)
         let px = x.storage.pointer

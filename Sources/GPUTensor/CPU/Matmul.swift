@@ -148,3 +148,21 @@ private func scalarRow<T: TensorElement>(_ a: UnsafePointer<T>, _ b: UnsafePoint
         c[j] = sum
     }
 }
+
+/// C = op(A)·op(B) straight from the definition, C[i,j] = Σ_p op(A)[i,p]·op(B)[p,j]:
+/// the reference for `gemm`. lda, ldb are the stored row lengths of A and B.
+func naiveMatmul<T: TensorElement>(_ a: UnsafePointer<T>, _ lda: Int, _ transposeA: Bool,
+                                   _ b: UnsafePointer<T>, _ ldb: Int, _ transposeB: Bool,
+                                   _ c: UnsafeMutablePointer<T>, m: Int, k: Int, n: Int) {
+    for i in 0..<m {
+        for j in 0..<n {
+            var sum: T = 0
+            for p in 0..<k {
+                let x = transposeA ? a[p * lda + i] : a[i * lda + p]
+                let y = transposeB ? b[j * ldb + p] : b[p * ldb + j]
+                sum += x * y
+            }
+            c[i * n + j] = sum
+        }
+    }
+}

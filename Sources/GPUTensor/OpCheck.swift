@@ -1,0 +1,232 @@
+/// Runs every backend op on two backends from the same seeded random inputs and compares the
+/// outputs element by element: the `check` command's table and the tests' cross-check are this
+/// one piece of code. Inputs are never all zeros, and the shapes are chosen to break work-group
+/// and vector-width assumptions (1x1, 7x33, 500x784, ...).
+public struct OpCheck {
+    public struct Case: Sendable {
+        public let op: Op
+        /// Input shapes, in the op's argument order.
+        public let shapes: [Shape]
+        /// For matmul: transpose flags of a and b.
+        public let transposeA: Bool
+        public let transposeB: Bool
+
+        public init(_ op: Op, _ shapes: [Shape], transposeA: Bool = false, transposeB: Bool = false) {
+            self.op = op
+            self.shapes = shapes
+            self.transposeA = transposeA
+            self.transposeB = transposeB
+        }
+
+        public var shapeDescription: String {
+            switch op {
+            case .matmul:
+                return "\(transposeA ? "aᵀ" : "a")\(shapes[0]) · \(transposeB ? "bᵀ" : "b")\(shapes[1])"
+            default:
+                return shapes.map(\.description).joined(separator: " ")
+            }
+        }
+    }
+
+    public enum Op: String, CaseIterable, Sendable {
+        case gatherBatch, matmul, add, relu, reluBackward, softmaxRows, softmaxCrossEntropyBackward
+        case crossEntropyStats, sumOfSquares, columnSums, rowSums, scaledAdd
+    }
+
+    public struct Row: Sendable {
+        public let op: Op
+        public let shapes: String
+        public let maxAbsoluteDifference: Double
+        public let maxRelativeDifference: Double
+        public let passed: Bool
+        /// The first mismatches, as (index, tested, reference).
+        public let mismatches: [(index: Int, tested: Double, reference: Double)]
+    }
+
+    public var seed: UInt64 = 42
+    /// An element passes when |tested - reference| <= atol + rtol · |reference|; atol grows
+    /// with the number of terms summed into the element (float32 rounding accumulates).
+    public var rtol = 1e-4
+    public var atolPerTerm = 2e-6
+
+    public init() {}
+
+    /// The cases `check` runs.
+    public static let standardCases: [Case] = {
+        var cases: [Case] = [
+            Case(.gatherBatch, [Shape(1, 1)]), Case(.gatherBatch, [Shape(7, 33)]),
+            Case(.gatherBatch, [Shape(500, 784)]),
+        ]
+        // (m, k, n) for c [m,n] = op(a) [m,k] · op(b) [k,n]
+        let products = [(1, 1, 1), (7, 33, 5), (33, 7, 1), (500, 784, 32), (500, 32, 784),
+                        (32, 500, 784), (784, 32, 10), (10, 500, 32), (17, 65, 129)]
+        for (m, k, n) in products {
+            for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                cases.append(Case(.matmul, [ta ? Shape(k, m) : Shape(m, k), tb ? Shape(n, k) : Shape(k, n)],
+                                  transposeA: ta, transposeB: tb))
+            }
+        }
+        let (n, m) = (7, 33)
+        for (a, b) in [(Shape(n, m), Shape(n, m)), (Shape(n, m), Shape(1, 1)), (Shape(n, m), Shape(n, 1)),
+                       (Shape(n, m), Shape(1, m)), (Shape(1, 1), Shape(n, m)), (Shape(n, 1), Shape(n, m)),
+                       (Shape(1, m), Shape(n, m)), (Shape(1, 1), Shape(1, 1)), (Shape(500, 32), Shape(1, 32)),
+                       (Shape(1, 784), Shape(500, 784))] {
+            cases.append(Case(.add, [a, b]))
+        }
+        for shape in [Shape(1, 1), Shape(7, 33), Shape(500, 784), Shape(500, 32)] {
+            cases.append(Case(.relu, [shape]))
+            cases.append(Case(.reluBackward, [shape, shape]))
+            cases.append(Case(.sumOfSquares, [shape]))
+            cases.append(Case(.columnSums, [shape]))
+            cases.append(Case(.rowSums, [shape]))
+            cases.append(Case(.scaledAdd, [shape, shape]))
+        }
+        for shape in [Shape(1, 1), Shape(1, 10), Shape(7, 33), Shape(500, 10), Shape(33, 1000)] {
+            cases.append(Case(.softmaxRows, [shape]))
+            cases.append(Case(.softmaxCrossEntropyBackward, [shape, shape]))
+            cases.append(Case(.crossEntropyStats, [shape, shape]))
+        }
+        return cases
+    }()
+
+    /// Runs `cases` on `tested` and on `reference` and compares.
+    public func run<X: Backend, R: Backend>(_ tested: X, against reference: R,
+                                            cases: [Case] = OpCheck.standardCases) throws -> [Row] {
+        try cases.enumerated().map { index, c in
+            let inputs = makeInputs(c, seed: seed &+ UInt64(index))
+            let got = try evaluate(c, inputs, on: tested)
+            let want = try evaluate(c, inputs, on: reference)
+            return compare(c, got, want)
+        }
+    }
+
+    // MARK: Inputs
+
+    struct Inputs {
+        var tensors: [[Double]]
+        /// For gatherBatch: pixels, labels and order.
+        var pixels: [UInt8] = [], labels: [UInt8] = [], order: [Int32] = []
+        var start = 0
+        var alpha = 0.0
+    }
+
+    private func makeInputs(_ c: Case, seed: UInt64) -> Inputs {
+        var g = SeededGenerator(seed: seed)
+        func uniform(_ shape: Shape, _ low: Double = -1, _ high: Double = 1) -> [Double] {
+            (0..<shape.count).map { _ in g.uniform(low, high) }
+        }
+        func probabilities(_ shape: Shape) -> [Double] {
+            var p = uniform(shape, 0.01, 1)
+            for i in 0..<shape.rows {
+                let row = (i * shape.cols)..<((i + 1) * shape.cols)
+                let sum = p[row].reduce(0, +)
+                for j in row { p[j] /= sum }
+            }
+            return p
+        }
+        func oneHot(_ shape: Shape) -> [Double] {
+            var y = [Double](repeating: 0, count: shape.count)
+            for i in 0..<shape.rows { y[i * shape.cols + g.below(shape.cols)] = 1 }
+            return y
+        }
+        switch c.op {
+        case .gatherBatch:
+            let batch = c.shapes[0], examples = batch.rows * 2 + 3, classes = 10
+            var inputs = Inputs(tensors: [])
+            inputs.pixels = (0..<(examples * batch.cols)).map { _ in UInt8(g.below(256)) }
+            inputs.labels = (0..<examples).map { _ in UInt8(g.below(classes)) }
+            var order = (0..<Int32(examples)).map { $0 }
+            g.shuffle(&order)
+            inputs.order = order
+            inputs.start = g.below(examples - batch.rows + 1)
+            return inputs
+        case .softmaxRows:
+            // Logits up to ±40: exp overflows Float without the max subtraction.
+            return Inputs(tensors: [uniform(c.shapes[0], -40, 40)])
+        case .softmaxCrossEntropyBackward, .crossEntropyStats:
+            return Inputs(tensors: [probabilities(c.shapes[0]), oneHot(c.shapes[1])])
+        case .scaledAdd:
+            var inputs = Inputs(tensors: c.shapes.map { uniform($0) })
+            inputs.alpha = g.uniform(-2, 2)
+            return inputs
+        default:
+            return Inputs(tensors: c.shapes.map { uniform($0) })
+        }
+    }
+
+    // MARK: Running one case
+
+    private func outputShape(_ c: Case) -> Shape {
+        let s = c.shapes
+        switch c.op {
+        case .gatherBatch: return s[0]
+        case .matmul:
+            return Shape(c.transposeA ? s[0].cols : s[0].rows, c.transposeB ? s[1].rows : s[1].cols)
+        case .add: return Shape(max(s[0].rows, s[1].rows), max(s[0].cols, s[1].cols))
+        case .crossEntropyStats: return Shape(1, 2)
+        case .sumOfSquares: return Shape(1, 3)
+        case .columnSums: return Shape(1, s[0].cols)
+        case .rowSums: return Shape(s[0].rows, 1)
+        default: return s[0]
+        }
+    }
+
+    private func evaluate<X: Backend>(_ c: Case, _ inputs: Inputs, on be: X) throws -> [Double] {
+        let tensors = try zip(c.shapes, inputs.tensors).map { shape, values in
+            try be.makeTensor(shape, values: values.map { X.Element($0) })
+        }
+        let out = try be.makeTensor(outputShape(c))
+        switch c.op {
+        case .gatherBatch:
+            let examples = try be.makeExampleSet(pixels: inputs.pixels, labels: inputs.labels,
+                                                 features: c.shapes[0].cols, classes: 10)
+            let order = try be.makeIndexList(inputs.order)
+            let y = try be.makeTensor(Shape(c.shapes[0].rows, 10))
+            try be.gatherBatch(examples, order: order, start: inputs.start, x: out, y: y)
+            return try (be.download(out) + be.download(y)).map(Double.init)
+        case .matmul:
+            try be.matmul(tensors[0], transposeA: c.transposeA, tensors[1], transposeB: c.transposeB, into: out)
+        case .add: try be.add(tensors[0], tensors[1], into: out)
+        case .relu: try be.relu(tensors[0], into: out)
+        case .reluBackward: try be.reluBackward(tensors[0], tensors[1], into: out)
+        case .softmaxRows: try be.softmaxRows(tensors[0], into: out)
+        case .softmaxCrossEntropyBackward: try be.softmaxCrossEntropyBackward(tensors[0], tensors[1], into: out)
+        case .crossEntropyStats: try be.crossEntropyStats(tensors[0], tensors[1], into: out)
+        case .sumOfSquares: try be.sumOfSquares(tensors[0], into: out, at: 1)
+        case .columnSums: try be.columnSums(tensors[0], into: out)
+        case .rowSums: try be.rowSums(tensors[0], into: out)
+        case .scaledAdd:
+            try be.upload(inputs.tensors[1].map { X.Element($0) }, into: out)
+            try be.scaledAdd(X.Element(inputs.alpha), tensors[0], into: out)
+        }
+        return try be.download(out).map(Double.init)
+    }
+
+    /// How many input terms are summed into one output element.
+    private func terms(_ c: Case) -> Int {
+        switch c.op {
+        case .matmul: return c.transposeA ? c.shapes[0].rows : c.shapes[0].cols
+        case .sumOfSquares: return c.shapes[0].count
+        case .columnSums: return c.shapes[0].rows
+        case .rowSums, .softmaxRows: return c.shapes[0].cols
+        case .crossEntropyStats: return c.shapes[0].rows * 10
+        default: return 1
+        }
+    }
+
+    private func compare(_ c: Case, _ got: [Double], _ want: [Double]) -> Row {
+        let atol = atolPerTerm * Double(terms(c))
+        var maxAbs = 0.0, maxRel = 0.0
+        var mismatches: [(Int, Double, Double)] = []
+        for (i, (g, w)) in zip(got, want).enumerated() {
+            let diff = abs(g - w)
+            let ok = diff <= atol + rtol * abs(w)    // false for NaN, as it should be
+            if diff.isNaN || !ok { if mismatches.count < 5 { mismatches.append((i, g, w)) } }
+            maxAbs = max(maxAbs, diff.isNaN ? .infinity : diff)
+            if w != 0 { maxRel = max(maxRel, diff / abs(w)) }
+        }
+        if got.count != want.count { mismatches.append((min(got.count, want.count), .nan, .nan)) }
+        return Row(op: c.op, shapes: c.shapeDescription, maxAbsoluteDifference: maxAbs,
+                   maxRelativeDifference: maxRel, passed: mismatches.isEmpty, mismatches: mismatches)
+    }
+}
