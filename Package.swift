@@ -33,6 +33,6 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "GPUTensorTests", dependencies: ["GPUTensor"]),
-        .testTarget(name: "Deriv8Tests", dependencies: ["Deriv8", "GPUTensor"]),
+        .testTarget(name: "Deriv8Tests", dependencies: ["Deriv8", "GPUTensor", "CZlib"]),
     ]
 )

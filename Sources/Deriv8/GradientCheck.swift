@@ -10,6 +10,9 @@ public struct GradientCheck {
     public var epsilon = 1e-7
     public var threshold = 1e-7
     public var seed: UInt64 = 0
+    /// The λ backprop differentiates with, when it should differ from the loss's (only to show
+    /// that the check catches a wrong gradient); nil means `lambda`.
+    public var backpropLambda: Double?
 
     public init() {}
 
@@ -49,7 +52,7 @@ public struct GradientCheck {
 
         // Backprop's gradients at the unperturbed parameters.
         try model.forward(ws)
-        try model.backward(ws, lambda: lambda)
+        try model.backward(ws, lambda: backpropLambda ?? lambda)
         let analytic = try (0..<layers).flatMap { l in
             [try backend.download(ws.dw[l]), try backend.download(ws.db[l])]
         }.map { $0.map(Double.init) }
