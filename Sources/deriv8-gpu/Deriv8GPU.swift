@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Deriv8GPU: ParsableCommand {
@@ -19,4 +20,21 @@ struct Deriv8GPU: ParsableCommand {
             """,
         subcommands: [Train.self, GradCheck.self],
         defaultSubcommand: Train.self)
+
+    /// Parses and runs like ArgumentParser's own `main`, except that a failure prints a single
+    /// line on stderr (`deriv8-gpu: error: ...`) instead of the error plus the whole usage.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            guard code != .success else { exit(withError: error) }   // --help, --version
+            let message = Self.message(for: error)
+            if !message.isEmpty {
+                printError("deriv8-gpu: error: " + message.split(separator: "\n", omittingEmptySubsequences: true).joined(separator: "; "))
+            }
+            Foundation.exit(code.rawValue)
+        }
+    }
 }

@@ -1,0 +1,51 @@
+# deriv8-gpu: `make setup` once (packages, data, release build), then `make train` or `make test`.
+SHELL := /bin/bash
+SWIFT ?= swift
+MNIST_DIR ?=
+# A canonical MNIST mirror (the one torchvision uses); the sha256 sums below are the published ones.
+MNIST_URL ?= https://ossci-datasets.s3.amazonaws.com/mnist
+DATA := datasets/mnist
+BIN := .build/release/deriv8-gpu
+APT_PACKAGES := zlib1g-dev pkg-config ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo curl ca-certificates
+
+MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
+
+.PHONY: setup packages datasets build test train gradcheck clean
+
+setup: packages datasets build
+
+# Debian packages the build and the OpenCL tests need (run as root, or with sudo available).
+packages:
+	@if dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then echo "packages: all present"; else \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES); fi
+
+# The four MNIST files, downloaded (or copied from MNIST_DIR) and checked against their sha256.
+# A file with a wrong checksum is removed and the target fails.
+datasets:
+	@mkdir -p $(DATA)
+	@for f in $(MNIST_FILES); do \
+	  if [ -f $(DATA)/$$f ] && (cd $(DATA) && grep " $$f\$$" ../../scripts/mnist.sha256 | sha256sum -c --status); then \
+	    echo "$(DATA)/$$f: present, checksum ok"; continue; fi; \
+	  rm -f $(DATA)/$$f; \
+	  if [ -n "$(MNIST_DIR)" ]; then cp "$(MNIST_DIR)/$$f" $(DATA)/$$f || exit 1; \
+	  else curl -fsSL --retry 3 -o $(DATA)/$$f "$(MNIST_URL)/$$f" || { rm -f $(DATA)/$$f; echo "download of $$f failed; set MNIST_DIR=folder to copy local files"; exit 1; }; fi; \
+	  if (cd $(DATA) && grep " $$f\$$" ../../scripts/mnist.sha256 | sha256sum -c --status); then echo "$(DATA)/$$f: checksum ok"; \
+	  else rm -f $(DATA)/$$f; echo "$$f: sha256 mismatch, file removed"; exit 1; fi; \
+	done
+
+build:
+	$(SWIFT) build -c release --product deriv8-gpu
+
+# The whole test suite, optimised (the training tests run real MNIST epochs).
+test:
+	$(SWIFT) test -c release
+
+train: build
+	$(BIN) train
+
+gradcheck: build
+	$(BIN) gradcheck
+
+clean:
+	rm -rf .build
