@@ -21,8 +21,22 @@ let package = Package(
         .systemLibrary(
             name: "CZlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .systemLibrary(
+            name: "COpenCL",
+            providers: [.apt(["ocl-icd-opencl-dev", "opencl-c-headers"])]),
         .target(
-            name: "GPUTensor"),
+            name: "Kernels",
+            resources: [
+                .embedInCode("gather.cl"), .embedInCode("matmul.cl"), .embedInCode("elementwise.cl"),
+                .embedInCode("softmax.cl"), .embedInCode("reduce.cl"),
+            ]),
+        .target(
+            name: "GPUTensor",
+            dependencies: ["COpenCL", "Kernels"],
+            linkerSettings: [
+                .linkedLibrary("OpenCL", .when(platforms: [.linux])),
+                .linkedFramework("OpenCL", .when(platforms: [.macOS])),
+            ]),
         .target(
             name: "Deriv8",
             dependencies: ["GPUTensor", "CZlib"]),

@@ -44,6 +44,8 @@ public struct BatchProgress: Sendable {
     public let epoch: Int
     public let batch: Int
     public let batchCount: Int
+    /// This batch's loss (cross-entropy + L2), before its update.
+    public let batchLoss: Double
     /// Mean loss and accuracy of the epoch's batches so far.
     public let meanLoss: Double
     public let accuracy: Double
@@ -109,7 +111,7 @@ public final class Trainer<B: Backend> {
             lossSum += stats.loss
             correct += stats.correct
             seen += stats.examples
-            progress(BatchProgress(epoch: epoch, batch: batch + 1, batchCount: batchesPerEpoch,
+            progress(BatchProgress(epoch: epoch, batch: batch + 1, batchCount: batchesPerEpoch, batchLoss: stats.loss,
                                    meanLoss: lossSum / Double(batch + 1), accuracy: Double(correct) / Double(seen)))
         }
         try backend.synchronize()

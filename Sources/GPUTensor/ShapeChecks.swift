@@ -50,5 +50,8 @@ enum ShapeChecks {
         guard start >= 0, start + x.rows <= order.count else {
             throw ShapeError("gatherBatch", "batch \(start)..<\(start + x.rows) is outside the order's \(order.count) indices")
         }
+        guard order.minimum >= 0, order.bound <= examples.count else {
+            throw ShapeError("gatherBatch", "the order holds indices \(order.minimum)..<\(order.bound), outside the \(examples.count) examples")
+        }
     }
 }

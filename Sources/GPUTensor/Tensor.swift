@@ -36,12 +36,20 @@ public struct ExampleSet<B: Backend> {
 }
 
 /// A list of example indices on the backend: the order in which batches visit an `ExampleSet`.
+/// Its smallest index and one past its largest are kept on the host, so a batch can be checked
+/// against the example count without reading device memory.
 public struct IndexList<B: Backend> {
     public let count: Int
+    /// One more than the largest index (0 when empty).
+    public let bound: Int
+    /// The smallest index (0 when empty).
+    public let minimum: Int
     public let storage: B.IndexStorage
 
-    public init(count: Int, storage: B.IndexStorage) {
+    public init(count: Int, bound: Int, minimum: Int, storage: B.IndexStorage) {
         self.count = count
+        self.bound = bound
+        self.minimum = minimum
         self.storage = storage
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GPUTensor
 
 @main
 struct Deriv8GPU: ParsableCommand {
@@ -18,7 +19,7 @@ struct Deriv8GPU: ParsableCommand {
             Exit codes: 0 success; 64 bad flags or values; 1 runtime failure (unreadable data, \
             a failed gradient check).
             """,
-        subcommands: [Train.self, GradCheck.self],
+        subcommands: [Train.self, GradCheck.self, Check.self, Devices.self],
         defaultSubcommand: Train.self)
 
     /// Parses and runs like ArgumentParser's own `main`, except that a failure prints a single
@@ -30,9 +31,13 @@ struct Deriv8GPU: ParsableCommand {
         } catch {
             let code = exitCode(for: error)
             guard code != .success else { exit(withError: error) }   // --help, --version
-            let message = Self.message(for: error)
-            if !message.isEmpty {
-                printError("deriv8-gpu: error: " + message.split(separator: "\n", omittingEmptySubsequences: true).joined(separator: "; "))
+            if let build = error as? KernelBuildError {
+                // The one-line message, then the compiler's log as it wrote it.
+                printError("deriv8-gpu: error: kernel build failed on \(build.device) (options '\(build.options)'); build log:")
+                printError(build.log)
+            } else {
+                let lines = Self.message(for: error).split(separator: "\n", omittingEmptySubsequences: true)
+                if !lines.isEmpty { printError("deriv8-gpu: error: " + lines.joined(separator: "; ")) }
             }
             Foundation.exit(code.rawValue)
         }

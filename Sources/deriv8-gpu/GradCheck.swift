@@ -59,15 +59,17 @@ struct GradCheck: ParsableCommand {
         check.epsilon = epsilon
         check.threshold = threshold
         check.seed = seed
-        let result: GradientCheck.Result
-        let device: String
-        switch backendOptions.backend {
-        case .cpu:
-            let backend = CPUBackend<Double>()
-            device = backend.deviceDescription
-            result = try check.run(on: backend)
-        }
-        print("gradient check on \(device): network \(check.sizes.map(String.init).joined(separator: "-")), batch \(batchSize), ε \(epsilon), λ \(lambda), seed \(seed)")
+        try backendOptions.run(GradientCheckJob(check: check), elementType: Double.self)
+    }
+}
+
+struct GradientCheckJob: BackendJob {
+    let check: GradientCheck
+
+    func run<B: Backend>(on backend: B) throws {
+        let result = try check.run(on: backend)
+        let (batchSize, epsilon, lambda, seed) = (check.batchSize, check.epsilon, check.lambda, check.seed)
+        print("gradient check on \(backend.deviceDescription): network \(check.sizes.map(String.init).joined(separator: "-")), batch \(batchSize), ε \(epsilon), λ \(lambda), seed \(seed)")
         for p in result.parameters {
             print(String(format: "  %-4@ %6d values  relative difference %.3e", p.name as NSString, p.count, p.relativeDifference))
         }

@@ -1,15 +1,63 @@
 import ArgumentParser
 import Deriv8
 import Foundation
+import GPUTensor
 
 /// Which backend runs the job.
 enum BackendKind: String, CaseIterable, ExpressibleByArgument {
+    /// The first OpenCL GPU if there is one, else the CPU backend.
+    case auto
+    /// OpenCL on whatever device: a GPU, or the CPU through PoCL.
+    case opencl
+    /// The pure-Swift CPU backend.
     case cpu
 }
 
+/// Work that runs on whichever backend the options choose.
+protocol BackendJob {
+    func run<B: Backend>(on backend: B) throws
+}
+
 struct BackendOptions: ParsableArguments {
-    @Option(help: "Where the math runs: \(BackendKind.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var backend: BackendKind = .cpu
+    @Option(help: "Where the math runs: auto (the first OpenCL GPU, else the CPU backend), opencl (any OpenCL device, PoCL included) or cpu.")
+    var backend: BackendKind = .auto
+
+    @Option(help: ArgumentHelp("The OpenCL device to use, by the index `deriv8-gpu devices` shows.", valueName: "N"))
+    var device: Int?
+
+    func validate() throws {
+        if let device, device < 0 { throw ValidationError("--device must be >= 0, got \(device)") }
+        if device != nil && backend == .cpu { throw ValidationError("--device selects an OpenCL device; it does not apply to --backend cpu") }
+    }
+
+    /// Runs `job` on the chosen backend with element type T (Float to train, Double to check
+    /// gradients). With auto, a machine without an OpenCL GPU, or whose OpenCL fails to start,
+    /// gets the CPU backend and a notice on stderr.
+    func run<T: TensorElement>(_ job: some BackendJob, elementType: T.Type = Float.self) throws {
+        switch backend {
+        case .cpu:
+            try job.run(on: CPUBackend<T>())
+        case .opencl:
+            try job.run(on: OpenCLBackend<T>(deviceIndex: device))
+        case .auto:
+            let opencl: OpenCLBackend<T>
+            do {
+                guard let index = try device ?? OpenCLBackend<T>.autoDeviceIndex() else {
+                    printError("note: no OpenCL GPU found; using the CPU backend (--backend opencl uses an OpenCL CPU device)")
+                    return try job.run(on: CPUBackend<T>())
+                }
+                opencl = try OpenCLBackend<T>(deviceIndex: index)
+            } catch {
+                printError("note: OpenCL could not start (\(firstLine(of: error))); using the CPU backend")
+                return try job.run(on: CPUBackend<T>())
+            }
+            try job.run(on: opencl)
+        }
+    }
+}
+
+func firstLine(of error: Error) -> String {
+    String(describing: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
 }
 
 /// A comma-separated list of positive integers, e.g. `32,32`.

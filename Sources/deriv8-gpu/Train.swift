@@ -74,13 +74,20 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let mnist = try MNIST.load(from: data)
-        let train = mnist.train.prefix(trainLimit), test = mnist.test.prefix(testLimit)
-        switch backendOptions.backend {
-        case .cpu: try run(on: CPUBackend<Float>(), train: train, test: test)
-        }
+        try backendOptions.run(TrainingJob(command: self, train: mnist.train.prefix(trainLimit),
+                                           test: mnist.test.prefix(testLimit)))
     }
+}
 
-    func run<B: Backend>(on backend: B, train: LabelledImages, test: LabelledImages) throws {
+struct TrainingJob: BackendJob {
+    let command: Train
+    let train: LabelledImages
+    let test: LabelledImages
+
+    func run<B: Backend>(on backend: B) throws {
+        let (config, data, epochs) = (command.config, command.data, command.epochs)
+        let (batchSize, learningRate, lambda) = (command.batchSize, command.learningRate, command.lambda)
+        let (shuffle, seed, results, json) = (command.shuffle, command.seed, command.results, command.json)
         let trainer = try Trainer(backend: backend, config: config, train: train, test: test)
         let record = try RunRecord(directory: results, backend: backend.name, device: backend.deviceDescription,
                                    config: config, trainCount: train.count, testCount: test.count,

@@ -92,7 +92,8 @@ public final class CPUBackend<T: TensorElement>: Backend {
     }
 
     public func makeIndexList(_ indices: [Int32]) throws -> IndexList<CPUBackend<T>> {
-        IndexList(count: indices.count, storage: indices)
+        IndexList(count: indices.count, bound: Int(indices.max() ?? -1) + 1, minimum: Int(indices.min() ?? 0),
+                  storage: indices)
     }
 
     public func synchronize() throws {}
@@ -105,12 +106,9 @@ public final class CPUBackend<T: TensorElement>: Backend {
         try ShapeChecks.gather(examples, order, start, x.shape, y.shape)
         let features = examples.features, classes = examples.classes
         let xs = x.storage.pointer, ys = y.storage.pointer
-        try examples.storage.pixels.withUnsafeBufferPointer { pixels in
+        examples.storage.pixels.withUnsafeBufferPointer { pixels in
             for r in 0..<x.rows {
                 let example = Int(order.storage[start + r])
-                guard example >= 0, example < examples.count else {
-                    throw ShapeError("gatherBatch", "index \(example) is outside the \(examples.count) examples")
-                }
                 let label = Int(examples.storage.labels[example])
                 let source = pixels.baseAddress! + example * features
                 let row = xs + r * features

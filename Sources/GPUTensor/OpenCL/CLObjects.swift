@@ -1,0 +1,165 @@
+internal import COpenCL
+
+// One owning class per OpenCL handle kind. Each initializer creates its handle or throws; each
+// deinit releases it and never throws (a failed release is ignored: nothing useful can be done).
+// Children hold strong references to their parents (buffer -> context, kernel -> program,
+// queue -> context), so the release order is right by construction. Only these classes touch
+// raw handles. The objects are thread-safe per the OpenCL spec except kernel arguments, which
+// only one backend (one thread) sets.
+
+@inline(__always)
+func check(_ status: cl_int, _ call: String) throws(OpenCLError) {
+    guard status == CL_SUCCESS else { throw OpenCLError(call: call, code: status) }
+}
+
+/// Counts of live OpenCL objects this process created and has not released yet: a leak shows
+/// as a count that grows over a run.
+public enum OpenCLObjectCounts {
+    private static let lock = Lock()
+    nonisolated(unsafe) private static var live: [String: Int] = [:]
+
+    static func created(_ kind: String) { lock.withLock { live[kind, default: 0] += 1 } }
+    static func released(_ kind: String) { lock.withLock { live[kind, default: 0] -= 1 } }
+
+    /// Live objects by kind: "context", "queue", "program", "kernel", "buffer".
+    public static var current: [String: Int] { lock.withLock { live } }
+}
+
+final class CLContext: @unchecked Sendable {
+    let handle: cl_context
+    let device: cl_device_id
+
+    init(device: cl_device_id) throws(OpenCLError) {
+        var status: cl_int = CL_SUCCESS
+        var id: cl_device_id? = device
+        let context = clCreateContext(nil, 1, &id, nil, nil, &status)
+        try check(status, "clCreateContext")
+        guard let context else { throw OpenCLError(call: "clCreateContext", code: CL_INVALID_CONTEXT) }
+        handle = context
+        self.device = device
+        OpenCLObjectCounts.created("context")
+    }
+
+    deinit {
+        clReleaseContext(handle)
+        OpenCLObjectCounts.released("context")
+    }
+}
+
+final class CLQueue: @unchecked Sendable {
+    let handle: cl_command_queue
+    let context: CLContext
+
+    init(context: CLContext, profiling: Bool) throws(OpenCLError) {
+        var status: cl_int = CL_SUCCESS
+        let properties = cl_command_queue_properties(profiling ? CL_QUEUE_PROFILING_ENABLE : 0)
+        let queue = clCreateCommandQueue(context.handle, context.device, properties, &status)
+        try check(status, "clCreateCommandQueue")
+        guard let queue else { throw OpenCLError(call: "clCreateCommandQueue", code: CL_INVALID_COMMAND_QUEUE) }
+        handle = queue
+        self.context = context
+        OpenCLObjectCounts.created("queue")
+    }
+
+    func finish() throws(OpenCLError) { try check(clFinish(handle), "clFinish") }
+
+    deinit {
+        clReleaseCommandQueue(handle)
+        OpenCLObjectCounts.released("queue")
+    }
+}
+
+final class CLProgram: @unchecked Sendable {
+    let handle: cl_program
+    let context: CLContext
+
+    /// Compiles `source` for the context's device; a compile error throws `KernelBuildError`
+    /// with the full build log.
+    init(context: CLContext, source: String, options: String, deviceName: String) throws {
+        var status: cl_int = CL_SUCCESS
+        let program = source.withCString { text -> cl_program? in
+            var pointer: UnsafePointer<CChar>? = text
+            return clCreateProgramWithSource(context.handle, 1, &pointer, nil, &status)
+        }
+        try check(status, "clCreateProgramWithSource")
+        guard let program else { throw OpenCLError(call: "clCreateProgramWithSource", code: CL_INVALID_PROGRAM) }
+        handle = program
+        self.context = context
+        OpenCLObjectCounts.created("program")
+        var device: cl_device_id? = context.device
+        let built = clBuildProgram(program, 1, &device, options, nil, nil)
+        if built == CL_BUILD_PROGRAM_FAILURE {
+            throw KernelBuildError(device: deviceName, options: options, log: buildLog())
+        }
+        try check(built, "clBuildProgram")
+    }
+
+    /// CL_PROGRAM_BUILD_LOG: first its size, then its bytes.
+    func buildLog() -> String {
+        var size = 0
+        guard clGetProgramBuildInfo(handle, context.device, cl_program_build_info(CL_PROGRAM_BUILD_LOG), 0, nil, &size) == CL_SUCCESS,
+              size > 0 else { return "(no build log)" }
+        var bytes = [CChar](repeating: 0, count: size)
+        guard clGetProgramBuildInfo(handle, context.device, cl_program_build_info(CL_PROGRAM_BUILD_LOG), size, &bytes, nil) == CL_SUCCESS
+        else { return "(build log unavailable)" }
+        return String(decoding: bytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    deinit {
+        clReleaseProgram(handle)
+        OpenCLObjectCounts.released("program")
+    }
+}
+
+final class CLKernel: @unchecked Sendable {
+    let handle: cl_kernel
+    let program: CLProgram
+    let name: String
+
+    init(program: CLProgram, name: String) throws(OpenCLError) {
+        var status: cl_int = CL_SUCCESS
+        let kernel = clCreateKernel(program.handle, name, &status)
+        try check(status, "clCreateKernel(\(name))")
+        guard let kernel else { throw OpenCLError(call: "clCreateKernel(\(name))", code: CL_INVALID_KERNEL) }
+        handle = kernel
+        self.program = program
+        self.name = name
+        OpenCLObjectCounts.created("kernel")
+    }
+
+    func setArgument(_ index: Int, _ size: Int, _ value: UnsafeRawPointer) throws(OpenCLError) {
+        try check(clSetKernelArg(handle, cl_uint(index), size, value), "clSetKernelArg(\(name), \(index))")
+    }
+
+    deinit {
+        clReleaseKernel(handle)
+        OpenCLObjectCounts.released("kernel")
+    }
+}
+
+/// A device buffer of `byteCount` bytes.
+public final class CLBuffer: @unchecked Sendable {
+    let handle: cl_mem
+    let context: CLContext
+    public let byteCount: Int
+
+    init(context: CLContext, byteCount: Int, readOnly: Bool = false, copying host: UnsafeRawPointer? = nil) throws(OpenCLError) {
+        var status: cl_int = CL_SUCCESS
+        var flags = cl_mem_flags(readOnly ? CL_MEM_READ_ONLY : CL_MEM_READ_WRITE)
+        if host != nil { flags |= cl_mem_flags(CL_MEM_COPY_HOST_PTR) }
+        // A zero-size buffer is invalid in OpenCL; empty tensors get one spare element.
+        let size = max(byteCount, 16)
+        let buffer = clCreateBuffer(context.handle, flags, size, UnsafeMutableRawPointer(mutating: host), &status)
+        try check(status, "clCreateBuffer(\(size) bytes)")
+        guard let buffer else { throw OpenCLError(call: "clCreateBuffer", code: CL_MEM_OBJECT_ALLOCATION_FAILURE) }
+        handle = buffer
+        self.context = context
+        self.byteCount = byteCount
+        OpenCLObjectCounts.created("buffer")
+    }
+
+    deinit {
+        clReleaseMemObject(handle)
+        OpenCLObjectCounts.released("buffer")
+    }
+}

@@ -1,0 +1,268 @@
+internal import COpenCL
+
+/// An example set's bytes in device memory.
+public final class CLExamples {
+    let pixels: CLBuffer   // [count, features] uchar
+    let labels: CLBuffer   // [count] uchar
+    init(pixels: CLBuffer, labels: CLBuffer) {
+        self.pixels = pixels
+        self.labels = labels
+    }
+}
+
+/// The kernels in Sources/Kernels, by their OpenCL names.
+enum KernelName: String, CaseIterable {
+    case gatherBatch = "gather_batch"
+    case matmul
+    case addBroadcast = "add_broadcast"
+    case relu
+    case reluBackward = "relu_backward"
+    case scaledAdd = "scaled_add"
+    case softmaxRows = "softmax_rows"
+    case softmaxXentBackward = "softmax_xent_backward"
+    case crossEntropyStats = "cross_entropy_stats"
+    case columnSums = "column_sums"
+    case rowSums = "row_sums"
+    case sumOfSquares = "sum_of_squares"
+}
+
+/// The backend that runs every op as an OpenCL kernel compiled at run time, on any OpenCL 1.2
+/// device: a GPU, or a CPU through PoCL. `OpenCLBackend<Float>` trains; `OpenCLBackend<Double>`
+/// checks gradients where the device has fp64.
+///
+/// Ops are queued in order on one queue and return at once; `download` and `synchronize` wait.
+/// Not thread-safe (kernel arguments are set per call): one backend serves one training loop.
+public final class OpenCLBackend<T: TensorElement>: Backend {
+    public typealias Element = T
+    public typealias Storage = CLBuffer
+    public typealias ExampleStorage = CLExamples
+    public typealias IndexStorage = CLBuffer
+
+    let device: OpenCLDevice
+    private let kernels: [KernelName: CLKernel]
+    private var queue: cl_command_queue { device.queue.handle }
+
+    /// Every OpenCL device on this machine; throws with an install hint when there is no platform.
+    public static func devices() throws -> [OpenCLDeviceInfo] { try OpenCLDevice.list() }
+
+    /// The index `auto` would use: the first GPU, or nil when there is none.
+    public static func autoDeviceIndex() throws -> Int? { OpenCLDevice.autoChoice(try devices())?.index }
+
+    /// The backend on device `deviceIndex` (as `devices()` numbers them); nil picks the first GPU,
+    /// else the first device. Builds the kernels for `T` unless this process already did.
+    public init(deviceIndex: Int? = nil) throws {
+        device = try OpenCLDevice.shared(index: deviceIndex)
+        let program = try device.program(for: T.self)
+        var kernels: [KernelName: CLKernel] = [:]
+        for name in KernelName.allCases { kernels[name] = try CLKernel(program: program, name: name.rawValue) }
+        self.kernels = kernels
+    }
+
+    /// Builds `source` (with the usual prelude) on this backend's device: how a broken kernel's
+    /// build log reaches the user. Throws `KernelBuildError` on a compile error.
+    public func compileForTesting(_ source: String) throws {
+        _ = try CLProgram(context: device.context, source: device.source(for: T.self) + source, options: "",
+                          deviceName: device.info.description)
+    }
+
+    public var name: String { "opencl" }
+    public var info: OpenCLDeviceInfo { device.info }
+    public var deviceDescription: String { "opencl: \(device.info.name) (\(device.info.type), \(device.info.version), \(T.openCLTypeName))" }
+
+    // MARK: Memory
+
+    public func makeTensor(_ shape: Shape) throws -> Tensor<OpenCLBackend<T>> {
+        let t = Tensor<OpenCLBackend<T>>(shape: shape, storage: try CLBuffer(context: device.context, byteCount: shape.count * MemoryLayout<T>.stride))
+        try upload([T](repeating: 0, count: shape.count), into: t)
+        return t
+    }
+
+    public func upload(_ values: [T], into t: Tensor<OpenCLBackend<T>>) throws {
+        guard values.count == t.count else {
+            throw ShapeError("upload", "\(values.count) values for a tensor of shape \(t.shape)")
+        }
+        guard !values.isEmpty else { return }
+        try values.withUnsafeBytes { bytes in
+            try check(clEnqueueWriteBuffer(queue, t.storage.handle, cl_bool(CL_TRUE), 0, bytes.count, bytes.baseAddress, 0, nil, nil),
+                      "clEnqueueWriteBuffer")
+        }
+    }
+
+    public func download(_ t: Tensor<OpenCLBackend<T>>) throws -> [T] {
+        var values = [T](repeating: 0, count: t.count)
+        guard !values.isEmpty else { return values }
+        try values.withUnsafeMutableBytes { bytes in
+            try check(clEnqueueReadBuffer(queue, t.storage.handle, cl_bool(CL_TRUE), 0, bytes.count, bytes.baseAddress, 0, nil, nil),
+                      "clEnqueueReadBuffer")
+        }
+        return values
+    }
+
+    public func makeExampleSet(pixels: [UInt8], labels: [UInt8], features: Int,
+                               classes: Int) throws -> ExampleSet<OpenCLBackend<T>> {
+        guard pixels.count == labels.count * features else {
+            throw ShapeError("makeExampleSet", "\(pixels.count) pixels for \(labels.count) examples of \(features) features")
+        }
+        let pixelBuffer = try pixels.withUnsafeBytes {
+            try CLBuffer(context: device.context, byteCount: $0.count, readOnly: true, copying: $0.baseAddress)
+        }
+        let labelBuffer = try labels.withUnsafeBytes {
+            try CLBuffer(context: device.context, byteCount: $0.count, readOnly: true, copying: $0.baseAddress)
+        }
+        return ExampleSet(count: labels.count, features: features, classes: classes,
+                          storage: CLExamples(pixels: pixelBuffer, labels: labelBuffer))
+    }
+
+    public func makeIndexList(_ indices: [Int32]) throws -> IndexList<OpenCLBackend<T>> {
+        let buffer = try indices.withUnsafeBytes {
+            try CLBuffer(context: device.context, byteCount: $0.count, readOnly: true, copying: $0.baseAddress)
+        }
+        return IndexList(count: indices.count, bound: Int(indices.max() ?? -1) + 1,
+                         minimum: Int(indices.min() ?? 0), storage: buffer)
+    }
+
+    public func synchronize() throws { try device.queue.finish() }
+
+    // MARK: Launching
+
+    private enum Argument {
+        case buffer(CLBuffer)
+        case int(Int)
+        case real(T)
+    }
+
+    /// Sets `arguments` in order and queues `kernel` over `global` items (each dimension rounded
+    /// up to a multiple of `local`).
+    private func launch(_ kernel: KernelName, global: [Int], local: [Int], _ arguments: [Argument]) throws {
+        let k = kernels[kernel]!
+        for (index, argument) in arguments.enumerated() {
+            switch argument {
+            case .buffer(let buffer):
+                var handle: cl_mem? = buffer.handle
+                try k.setArgument(index, MemoryLayout<cl_mem>.size, &handle)
+            case .int(let value):
+                guard let narrow = Int32(exactly: value) else {
+                    throw OpenCLUnavailable("\(kernel.rawValue): argument \(index) = \(value) exceeds the kernels' 32-bit indices")
+                }
+                var v = narrow
+                try k.setArgument(index, MemoryLayout<Int32>.size, &v)
+            case .real(let value):
+                var v = value
+                try k.setArgument(index, MemoryLayout<T>.size, &v)
+            }
+        }
+        if global.contains(0) { return }
+        var globalSize = zip(global, local).map { g, l in (g + l - 1) / l * l }
+        var localSize = local
+        try check(clEnqueueNDRangeKernel(queue, k.handle, cl_uint(global.count), nil, &globalSize, &localSize, 0, nil, nil),
+                  "clEnqueueNDRangeKernel(\(kernel.rawValue))")
+    }
+
+    /// One-dimensional launch over n items, 64 to a group.
+    private func launch1D(_ kernel: KernelName, _ n: Int, _ arguments: [Argument]) throws {
+        try launch(kernel, global: [n], local: [min(64, device.info.maxWorkGroupSize)], arguments)
+    }
+
+    /// Launch of a one-work-group reduction.
+    private func launchReduction(_ kernel: KernelName, _ arguments: [Argument]) throws {
+        try launch(kernel, global: [device.reduceGroupSize], local: [device.reduceGroupSize], arguments)
+    }
+
+    /// Two-dimensional launch over (cols, rows), in 16 x 16 groups or smaller.
+    private func launch2D(_ kernel: KernelName, cols: Int, rows: Int, _ arguments: [Argument]) throws {
+        try launch(kernel, global: [cols, rows], local: [device.tile, device.tile], arguments)
+    }
+
+    // MARK: Ops
+
+    public func gatherBatch(_ examples: ExampleSet<OpenCLBackend<T>>, order: IndexList<OpenCLBackend<T>>, start: Int,
+                            x: Tensor<OpenCLBackend<T>>, y: Tensor<OpenCLBackend<T>>) throws {
+        try ShapeChecks.gather(examples, order, start, x.shape, y.shape)
+        try launch2D(.gatherBatch, cols: max(examples.features, examples.classes), rows: x.rows, [
+            .int(x.rows), .int(examples.features), .int(examples.classes), .int(start),
+            .buffer(examples.storage.pixels), .buffer(examples.storage.labels), .buffer(order.storage),
+            .buffer(x.storage), .buffer(y.storage),
+        ])
+    }
+
+    public func matmul(_ a: Tensor<OpenCLBackend<T>>, transposeA: Bool, _ b: Tensor<OpenCLBackend<T>>, transposeB: Bool,
+                       into c: Tensor<OpenCLBackend<T>>) throws {
+        let (m, k, n) = try ShapeChecks.matmul(a.shape, transposeA, b.shape, transposeB, c.shape)
+        try launch2D(.matmul, cols: n, rows: m, [
+            .int(m), .int(n), .int(k), .int(transposeA ? 1 : 0), .int(transposeB ? 1 : 0),
+            .buffer(a.storage), .buffer(b.storage), .buffer(c.storage),
+        ])
+    }
+
+    public func add(_ a: Tensor<OpenCLBackend<T>>, _ b: Tensor<OpenCLBackend<T>>, into c: Tensor<OpenCLBackend<T>>) throws {
+        let (ba, bb) = try ShapeChecks.add(a.shape, b.shape, c.shape)
+        try launch2D(.addBroadcast, cols: c.cols, rows: c.rows, [
+            .int(c.rows), .int(c.cols), .int(ba.kernelMode), .int(bb.kernelMode),
+            .buffer(a.storage), .buffer(b.storage), .buffer(c.storage),
+        ])
+    }
+
+    public func relu(_ x: Tensor<OpenCLBackend<T>>, into y: Tensor<OpenCLBackend<T>>) throws {
+        try ShapeChecks.same("relu", [("x", x.shape), ("y", y.shape)])
+        try launch1D(.relu, x.count, [.int(x.count), .buffer(x.storage), .buffer(y.storage)])
+    }
+
+    public func reluBackward(_ dy: Tensor<OpenCLBackend<T>>, _ x: Tensor<OpenCLBackend<T>>,
+                             into dx: Tensor<OpenCLBackend<T>>) throws {
+        try ShapeChecks.same("reluBackward", [("dy", dy.shape), ("x", x.shape), ("dx", dx.shape)])
+        try launch1D(.reluBackward, x.count, [.int(x.count), .buffer(dy.storage), .buffer(x.storage), .buffer(dx.storage)])
+    }
+
+    public func softmaxRows(_ z: Tensor<OpenCLBackend<T>>, into p: Tensor<OpenCLBackend<T>>) throws {
+        try ShapeChecks.same("softmaxRows", [("z", z.shape), ("p", p.shape)])
+        try launch1D(.softmaxRows, z.rows, [.int(z.rows), .int(z.cols), .buffer(z.storage), .buffer(p.storage)])
+    }
+
+    public func softmaxCrossEntropyBackward(_ p: Tensor<OpenCLBackend<T>>, _ y: Tensor<OpenCLBackend<T>>,
+                                            into dz: Tensor<OpenCLBackend<T>>) throws {
+        try ShapeChecks.same("softmaxCrossEntropyBackward", [("p", p.shape), ("y", y.shape), ("dz", dz.shape)])
+        try launch1D(.softmaxXentBackward, p.count, [
+            .int(p.count), .real(1 / T(p.rows)), .buffer(p.storage), .buffer(y.storage), .buffer(dz.storage),
+        ])
+    }
+
+    public func crossEntropyStats(_ p: Tensor<OpenCLBackend<T>>, _ y: Tensor<OpenCLBackend<T>>,
+                                  into stats: Tensor<OpenCLBackend<T>>) throws {
+        try ShapeChecks.stats(p.shape, y.shape, stats.shape)
+        try launchReduction(.crossEntropyStats, [
+            .int(p.rows), .int(p.cols), .buffer(p.storage), .buffer(y.storage), .buffer(stats.storage),
+        ])
+    }
+
+    public func sumOfSquares(_ x: Tensor<OpenCLBackend<T>>, into out: Tensor<OpenCLBackend<T>>, at index: Int) throws {
+        try ShapeChecks.index("sumOfSquares", index, in: out.shape)
+        try launchReduction(.sumOfSquares, [.int(x.count), .int(index), .buffer(x.storage), .buffer(out.storage)])
+    }
+
+    public func columnSums(_ x: Tensor<OpenCLBackend<T>>, into s: Tensor<OpenCLBackend<T>>) throws {
+        try requireShape("columnSums", "output", s.shape, Shape(1, x.cols))
+        try launch1D(.columnSums, x.cols, [.int(x.rows), .int(x.cols), .buffer(x.storage), .buffer(s.storage)])
+    }
+
+    public func rowSums(_ x: Tensor<OpenCLBackend<T>>, into s: Tensor<OpenCLBackend<T>>) throws {
+        try requireShape("rowSums", "output", s.shape, Shape(x.rows, 1))
+        try launch1D(.rowSums, x.rows, [.int(x.rows), .int(x.cols), .buffer(x.storage), .buffer(s.storage)])
+    }
+
+    public func scaledAdd(_ alpha: T, _ x: Tensor<OpenCLBackend<T>>, into y: Tensor<OpenCLBackend<T>>) throws {
+        try ShapeChecks.same("scaledAdd", [("x", x.shape), ("y", y.shape)])
+        try launch1D(.scaledAdd, x.count, [.int(x.count), .real(alpha), .buffer(x.storage), .buffer(y.storage)])
+    }
+}
+
+extension Broadcast {
+    /// The mode number elementwise.cl's broadcast_index expects.
+    var kernelMode: Int {
+        switch self {
+        case .none: return 0
+        case .scalar: return 1
+        case .column: return 2
+        case .row: return 3
+        }
+    }
+}

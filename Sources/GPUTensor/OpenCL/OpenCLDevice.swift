@@ -1,0 +1,172 @@
+internal import COpenCL
+import Kernels
+
+/// What `deriv8-gpu devices` shows about one OpenCL device. `index` counts devices across all
+/// platforms in the order the platforms report them; `--device N` uses it.
+public struct OpenCLDeviceInfo: Sendable, CustomStringConvertible {
+    public let index: Int
+    public let platform: String
+    public let name: String
+    /// "GPU", "CPU", "accelerator" or "other"
+    public let type: String
+    public let version: String
+    public let computeUnits: Int
+    public let globalMemoryBytes: Int
+    public let maxWorkGroupSize: Int
+    public let supportsFP64: Bool
+    nonisolated(unsafe) let id: cl_device_id
+
+    public var isGPU: Bool { type == "GPU" }
+    public var description: String { "\(name) (\(platform), \(version))" }
+}
+
+/// One OpenCL device in use: its context and queue, and its programs, built once per process
+/// and element type. Backends for Float and Double on the same device share one of these.
+final class OpenCLDevice: @unchecked Sendable {
+    let info: OpenCLDeviceInfo
+    let context: CLContext
+    let queue: CLQueue
+    /// Work-group side of the matmul tiles, and size of the one-group reductions.
+    let tile: Int
+    let reduceGroupSize: Int
+    private var programs: [String: CLProgram] = [:]
+    private let lock = Lock()
+
+    private static let cacheLock = Lock()
+    nonisolated(unsafe) private static var cache: [Int: OpenCLDevice] = [:]
+
+    /// Every device of every platform. No platform: an OpenCLError with a hint to install a driver.
+    static func list() throws -> [OpenCLDeviceInfo] {
+        var platformCount: cl_uint = 0
+        let status = clGetPlatformIDs(0, nil, &platformCount)
+        if status == -1001 || (status == CL_SUCCESS && platformCount == 0) {
+            throw OpenCLError(call: "clGetPlatformIDs", code: -1001)
+        }
+        try check(status, "clGetPlatformIDs")
+        var platforms = [cl_platform_id?](repeating: nil, count: Int(platformCount))
+        try check(clGetPlatformIDs(platformCount, &platforms, nil), "clGetPlatformIDs")
+        var devices: [OpenCLDeviceInfo] = []
+        for case let platform? in platforms {
+            let platformName = try platformString(platform, CL_PLATFORM_NAME)
+            var deviceCount: cl_uint = 0
+            let found = clGetDeviceIDs(platform, cl_device_type(CL_DEVICE_TYPE_ALL), 0, nil, &deviceCount)
+            if found == CL_DEVICE_NOT_FOUND || deviceCount == 0 { continue }
+            try check(found, "clGetDeviceIDs")
+            var ids = [cl_device_id?](repeating: nil, count: Int(deviceCount))
+            try check(clGetDeviceIDs(platform, cl_device_type(CL_DEVICE_TYPE_ALL), deviceCount, &ids, nil), "clGetDeviceIDs")
+            for case let id? in ids {
+                let type: cl_device_type = try deviceValue(id, CL_DEVICE_TYPE)
+                let typeName = type & cl_device_type(CL_DEVICE_TYPE_GPU) != 0 ? "GPU"
+                    : type & cl_device_type(CL_DEVICE_TYPE_CPU) != 0 ? "CPU"
+                    : type & cl_device_type(CL_DEVICE_TYPE_ACCELERATOR) != 0 ? "accelerator" : "other"
+                let fp64: cl_device_fp_config = try deviceValue(id, CL_DEVICE_DOUBLE_FP_CONFIG)
+                let extensions = try deviceString(id, CL_DEVICE_EXTENSIONS)
+                let units: cl_uint = try deviceValue(id, CL_DEVICE_MAX_COMPUTE_UNITS)
+                let memory: cl_ulong = try deviceValue(id, CL_DEVICE_GLOBAL_MEM_SIZE)
+                let groupSize: Int = try deviceValue(id, CL_DEVICE_MAX_WORK_GROUP_SIZE)
+                devices.append(OpenCLDeviceInfo(
+                    index: devices.count, platform: platformName, name: try deviceString(id, CL_DEVICE_NAME),
+                    type: typeName, version: try deviceString(id, CL_DEVICE_VERSION), computeUnits: Int(units),
+                    globalMemoryBytes: Int(memory), maxWorkGroupSize: groupSize,
+                    supportsFP64: fp64 != 0 || extensions.contains("cl_khr_fp64"), id: id))
+            }
+        }
+        return devices
+    }
+
+    /// The device `auto` picks: the first GPU, if any.
+    static func autoChoice(_ devices: [OpenCLDeviceInfo]) -> OpenCLDeviceInfo? {
+        devices.first(where: \.isGPU)
+    }
+
+    /// The device at `index` (`nil`: the first GPU, else the first device), its context and
+    /// queue created once per process.
+    static func shared(index: Int?) throws -> OpenCLDevice {
+        try cacheLock.withLock {
+            let devices = try list()
+            guard let chosen = index.map({ i in devices.first { $0.index == i } }) ?? (autoChoice(devices) ?? devices.first) else {
+                if let index {
+                    throw OpenCLUnavailable("no OpenCL device with index \(index): \(devices.count) device(s) found; see `deriv8-gpu devices`")
+                }
+                throw OpenCLError(call: "clGetDeviceIDs", code: CL_DEVICE_NOT_FOUND,
+                                  hint: "no OpenCL device found: install an OpenCL driver (e.g. pocl-opencl-icd) or pass --backend cpu")
+            }
+            if let device = cache[chosen.index] { return device }
+            let device = try OpenCLDevice(chosen)
+            cache[chosen.index] = device
+            return device
+        }
+    }
+
+    private init(_ info: OpenCLDeviceInfo) throws {
+        self.info = info
+        context = try CLContext(device: info.id)
+        queue = try CLQueue(context: context, profiling: true)
+        tile = info.maxWorkGroupSize >= 256 ? 16 : 8
+        var group = 1
+        while group * 2 <= min(info.maxWorkGroupSize, 256) { group *= 2 }
+        reduceGroupSize = group
+    }
+
+    /// The kernels compiled for element type `T`, built on first use.
+    func program<T: TensorElement>(for type: T.Type) throws -> CLProgram {
+        try lock.withLock {
+            if let program = programs[T.openCLTypeName] { return program }
+            guard T.self != Double.self || info.supportsFP64 else {
+                throw OpenCLUnavailable("\(info.name) does not support double precision (cl_khr_fp64); use --backend cpu for gradient checks")
+            }
+            let program = try CLProgram(context: context, source: source(for: T.self) + KernelSources.files.map(\.source).joined(separator: "\n"),
+                                        options: "", deviceName: info.description)
+            programs[T.openCLTypeName] = program
+            return program
+        }
+    }
+
+    /// The prelude in front of the kernel files: the element type and the device's sizes
+    /// (CLBlast's way, instead of #ifs spread through the host code).
+    func source<T: TensorElement>(for type: T.Type) -> String {
+        var lines: [String] = []
+        if T.self == Double.self { lines.append("#pragma OPENCL EXTENSION cl_khr_fp64 : enable") }
+        lines.append("typedef \(T.openCLTypeName) real;")
+        lines.append("#define REAL_MIN \(T.self == Double.self ? "DBL_MIN" : "FLT_MIN")")
+        lines.append("#define TILE \(tile)")
+        lines.append("#define REDUCE_WG \(reduceGroupSize)")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+private func platformString(_ platform: cl_platform_id, _ param: Int32) throws -> String {
+    var size = 0
+    try check(clGetPlatformInfo(platform, cl_platform_info(param), 0, nil, &size), "clGetPlatformInfo")
+    var bytes = [CChar](repeating: 0, count: max(size, 1))
+    try check(clGetPlatformInfo(platform, cl_platform_info(param), size, &bytes, nil), "clGetPlatformInfo")
+    return cString(bytes)
+}
+
+private func deviceString(_ device: cl_device_id, _ param: Int32) throws -> String {
+    var size = 0
+    try check(clGetDeviceInfo(device, cl_device_info(param), 0, nil, &size), "clGetDeviceInfo")
+    var bytes = [CChar](repeating: 0, count: max(size, 1))
+    try check(clGetDeviceInfo(device, cl_device_info(param), size, &bytes, nil), "clGetDeviceInfo")
+    return cString(bytes)
+}
+
+private func deviceValue<V: FixedWidthInteger>(_ device: cl_device_id, _ param: Int32) throws -> V {
+    var value: V = 0
+    try check(clGetDeviceInfo(device, cl_device_info(param), MemoryLayout<V>.size, &value, nil), "clGetDeviceInfo")
+    return value
+}
+
+private func cString(_ bytes: [CChar]) -> String {
+    String(decoding: bytes.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        .trimmingCharacters(in: " ")
+}
+
+private extension String {
+    func trimmingCharacters(in character: Character) -> String {
+        var s = Substring(self)
+        while s.first == character { s.removeFirst() }
+        while s.last == character { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,16 @@
+/// The OpenCL C sources, embedded in the binary at build time (SwiftPM's `.embedInCode`), so the
+/// installed program never needs the source tree. Each file opens with the formula, the argument
+/// shapes and its assumptions. The sources use the type `real` and the constants `TILE`,
+/// `REDUCE_WG` and `REAL_MIN`, which the host defines in a prelude when it builds them.
+public enum KernelSources {
+    /// (file name, source), in the order they are concatenated into one program.
+    public static let files: [(name: String, source: String)] = [
+        ("gather.cl", text(PackageResources.gather_cl)),
+        ("matmul.cl", text(PackageResources.matmul_cl)),
+        ("elementwise.cl", text(PackageResources.elementwise_cl)),
+        ("softmax.cl", text(PackageResources.softmax_cl)),
+        ("reduce.cl", text(PackageResources.reduce_cl)),
+    ]
+
+    private static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
+}
