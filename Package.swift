@@ -48,5 +48,6 @@ let package = Package(
             ]),
         .testTarget(name: "GPUTensorTests", dependencies: ["GPUTensor"]),
         .testTarget(name: "Deriv8Tests", dependencies: ["Deriv8", "GPUTensor", "CZlib"]),
+        .testTarget(name: "OpenCLTests", dependencies: ["Deriv8", "GPUTensor"]),
     ]
 )

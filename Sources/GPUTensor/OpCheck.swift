@@ -36,11 +36,9 @@ public struct OpCheck {
     public struct Row: Sendable {
         public let op: Op
         public let shapes: String
-        public let maxAbsoluteDifference: Double
-        public let maxRelativeDifference: Double
-        public let passed: Bool
-        /// The first mismatches, as (index, tested, reference).
-        public let mismatches: [(index: Int, tested: Double, reference: Double)]
+        /// The tested backend's output against the reference's.
+        public let closeness: Closeness
+        public var passed: Bool { closeness.passed }
     }
 
     public var seed: UInt64 = 42
@@ -215,18 +213,7 @@ public struct OpCheck {
     }
 
     private func compare(_ c: Case, _ got: [Double], _ want: [Double]) -> Row {
-        let atol = atolPerTerm * Double(terms(c))
-        var maxAbs = 0.0, maxRel = 0.0
-        var mismatches: [(Int, Double, Double)] = []
-        for (i, (g, w)) in zip(got, want).enumerated() {
-            let diff = abs(g - w)
-            let ok = diff <= atol + rtol * abs(w)    // false for NaN, as it should be
-            if diff.isNaN || !ok { if mismatches.count < 5 { mismatches.append((i, g, w)) } }
-            maxAbs = max(maxAbs, diff.isNaN ? .infinity : diff)
-            if w != 0 { maxRel = max(maxRel, diff / abs(w)) }
-        }
-        if got.count != want.count { mismatches.append((min(got.count, want.count), .nan, .nan)) }
-        return Row(op: c.op, shapes: c.shapeDescription, maxAbsoluteDifference: maxAbs,
-                   maxRelativeDifference: maxRel, passed: mismatches.isEmpty, mismatches: mismatches)
+        let result = Closeness(got, want, atol: atolPerTerm * Double(terms(c)), rtol: rtol)
+        return Row(op: c.op, shapes: c.shapeDescription, closeness: result)
     }
 }

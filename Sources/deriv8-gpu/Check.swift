@@ -33,13 +33,12 @@ struct CheckJob: BackendJob {
         print("checking \(backend.deviceDescription) against \(reference.deviceDescription), seed \(check.seed)")
         let rows = try check.run(backend, against: reference)
         printTable([["op", "shapes", "max abs diff", "max rel diff", ""]] + rows.map { r in
-            [r.op.rawValue, r.shapes, String(format: "%.2e", r.maxAbsoluteDifference),
-             String(format: "%.2e", r.maxRelativeDifference), r.passed ? "pass" : "FAIL"]
+            [r.op.rawValue, r.shapes, String(format: "%.2e", r.closeness.maxAbsoluteDifference),
+             String(format: "%.2e", r.closeness.maxRelativeDifference), r.passed ? "pass" : "FAIL"]
         })
         let failed = rows.filter { !$0.passed }
         for r in failed {
-            printError("\(r.op.rawValue) \(r.shapes): first mismatches (index, got, want): " +
-                       r.mismatches.map { "(\($0.index), \($0.tested), \($0.reference))" }.joined(separator: " "))
+            printError("\(r.op.rawValue) \(r.shapes): \(r.closeness.summary)")
         }
         print("\(rows.count - failed.count) passed, \(failed.count) failed")
         if !failed.isEmpty { throw ExitCode.failure }

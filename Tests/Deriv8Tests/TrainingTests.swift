@@ -3,13 +3,10 @@ import Foundation
 import GPUTensor
 import Testing
 
-/// The real MNIST files: `datasets/mnist` in this checkout (`make datasets` puts them there), or
-/// the folder in DERIV8_DATA. Missing data fails the tests that need it; they are never skipped.
-func mnistFolder() -> String {
-    if let dir = ProcessInfo.processInfo.environment["DERIV8_DATA"] { return dir }
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    return root.appendingPathComponent("datasets/mnist").path
-}
+/// The real MNIST files: `datasets/mnist` in this checkout (`make datasets` puts them there;
+/// swift test runs in the package root), or the folder in DERIV8_DATA. Missing data fails the
+/// tests that need it; they are never skipped.
+func mnistFolder() -> String { ProcessInfo.processInfo.environment["DERIV8_DATA"] ?? "datasets/mnist" }
 
 func loadMNIST() throws -> MNIST {
     do { return try MNIST.load(from: mnistFolder()) } catch {

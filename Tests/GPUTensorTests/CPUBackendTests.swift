@@ -46,7 +46,7 @@ struct CPUBackendTests {
         let rows = try OpCheck().run(be, against: CPUBackend<Double>(kernels: .naive))
         #expect(rows.count == OpCheck.standardCases.count)
         for row in rows where !row.passed {
-            Issue.record("\(row.op) \(row.shapes): max abs \(row.maxAbsoluteDifference), first \(row.mismatches)")
+            Issue.record("\(row.op) \(row.shapes): \(row.closeness.summary)")
         }
     }
 
@@ -56,7 +56,7 @@ struct CPUBackendTests {
         check.rtol = 1e-12
         check.atolPerTerm = 1e-14
         let rows = try check.run(CPUBackend<Double>(), against: CPUBackend<Double>(kernels: .naive))
-        for row in rows where !row.passed { Issue.record("\(row.op) \(row.shapes): \(row.mismatches)") }
+        for row in rows where !row.passed { Issue.record("\(row.op) \(row.shapes): \(row.closeness.summary)") }
     }
 
     @Test("a check can fail: a wrong reference is reported")

@@ -1,0 +1,106 @@
+import Deriv8
+import Foundation
+import GPUTensor
+import Testing
+
+// OpenCL against the CPU backend. These run on whatever OpenCL device is present: PoCL on the
+// CPU in CI, a GPU where there is one (DERIV8_OPENCL_DEVICE=N picks another device). They fail,
+// never skip, when there is no OpenCL device: CI installs pocl-opencl-icd.
+
+func openCLDeviceIndex() -> Int? {
+    ProcessInfo.processInfo.environment["DERIV8_OPENCL_DEVICE"].flatMap(Int.init)
+}
+
+/// `make datasets` puts MNIST in datasets/mnist (swift test runs in the package root), or DERIV8_DATA.
+func mnistFolder() -> String { ProcessInfo.processInfo.environment["DERIV8_DATA"] ?? "datasets/mnist" }
+
+@Suite("OpenCL backend", .serialized)
+struct OpenCLTests {
+    @Test("devices are listed; PoCL or a GPU is there")
+    func devices() throws {
+        let devices = try OpenCLBackend<Float>.devices()
+        #expect(!devices.isEmpty)
+        #expect(devices.enumerated().allSatisfy { $0.offset == $0.element.index })
+    }
+
+    @Test("every op agrees with the CPU backend (the check command's cases)")
+    func opCheck() throws {
+        let rows = try OpCheck().run(OpenCLBackend<Float>(deviceIndex: openCLDeviceIndex()), against: CPUBackend<Double>())
+        #expect(rows.count == OpCheck.standardCases.count)
+        for row in rows where !row.passed {
+            Issue.record("\(row.op) \(row.shapes): \(row.closeness.summary)")
+        }
+    }
+
+    @Test("in double precision the kernels agree with the CPU to rounding")
+    func opCheckDouble() throws {
+        let backend = try OpenCLBackend<Double>(deviceIndex: openCLDeviceIndex())
+        var check = OpCheck()
+        check.rtol = 1e-11
+        check.atolPerTerm = 1e-13
+        let rows = try check.run(backend, against: CPUBackend<Double>(kernels: .naive))
+        for row in rows where !row.passed { Issue.record("\(row.op) \(row.shapes): \(row.closeness.summary)") }
+    }
+
+    @Test("gradient checking in double precision passes at 1e-7 on OpenCL")
+    func gradientCheck() throws {
+        let result = try GradientCheck().run(on: OpenCLBackend<Double>(deviceIndex: openCLDeviceIndex()))
+        #expect(result.passed, "relative difference \(result.relativeDifference)")
+    }
+
+    @Test("300 training steps from the same seed: every step's loss and the final parameters agree")
+    func sameTraining() throws {
+        let mnist = try MNIST.load(from: mnistFolder())
+        var config = TrainingConfig()
+        config.batchSize = 100
+        config.seed = 11
+        let train = mnist.train.prefix(6_000), test = mnist.test.prefix(1_000)
+        func run<B: Backend>(_ backend: B) throws -> (losses: [Double], parameters: [[Double]], accuracy: Double) {
+            let trainer = try Trainer(backend: backend, config: config, train: train, test: test)
+            var losses: [Double] = []
+            var accuracy = 0.0
+            for _ in 0..<5 { accuracy = try trainer.runEpoch { losses.append($0.batchLoss) }.testAccuracy }
+            return (losses, try trainer.model.downloadParameters().map { $0.values.map(Double.init) }, accuracy)
+        }
+        let cpu = try run(CPUBackend<Float>())
+        let opencl = try run(OpenCLBackend<Float>(deviceIndex: openCLDeviceIndex()))
+        #expect(cpu.losses.count == 300)
+        // Float rounding differs between the backends (summation order, exp); over 300 steps the
+        // difference grows but stays far below what a wrong kernel would cause.
+        expectClose(opencl.losses, cpu.losses, atol: 1e-4, rtol: 1e-3, "loss of each step")
+        for (p, (a, b)) in zip(opencl.parameters, cpu.parameters).enumerated() {
+            expectClose(a, b, atol: 1e-3, rtol: 1e-2, "parameter tensor \(p)")
+        }
+        #expect(abs(opencl.accuracy - cpu.accuracy) <= 0.003)
+    }
+
+    @Test("a kernel with a syntax error raises the build log, not a crash")
+    func buildError() throws {
+        let backend = try OpenCLBackend<Float>(deviceIndex: openCLDeviceIndex())
+        let error = #expect(throws: KernelBuildError.self) {
+            try backend.compileForTesting("__kernel void broken(__global real* x) { x[0] = 1 +; }")
+        }
+        #expect(error?.log.isEmpty == false)
+        #expect(error?.description.contains("CL_BUILD_PROGRAM_FAILURE") == true)
+    }
+
+    @Test("errors carry the call and the symbolic name")
+    func errorNames() {
+        let error = OpenCLError(call: "clCreateBuffer", code: -61)
+        #expect(error.description == "clCreateBuffer failed: CL_INVALID_BUFFER_SIZE (-61)")
+        #expect(OpenCLError(call: "clGetPlatformIDs", code: -1001).description.contains("pocl-opencl-icd"))
+    }
+
+    @Test("a device index that does not exist is refused")
+    func badDevice() {
+        #expect(throws: OpenCLUnavailable.self) { try OpenCLBackend<Float>(deviceIndex: 99) }
+    }
+}
+
+/// Records an issue unless every element of actual is within atol + rtol·|expected| (shapes
+/// first), naming the largest difference and the first mismatches.
+func expectClose(_ actual: [Double], _ expected: [Double], atol: Double = 1e-6, rtol: Double = 1e-5,
+                 _ label: String = "", sourceLocation: SourceLocation = #_sourceLocation) {
+    let result = Closeness(actual, expected, atol: atol, rtol: rtol)
+    if !result.passed { Issue.record("\(label): \(result.summary)", sourceLocation: sourceLocation) }
+}
