@@ -163,3 +163,27 @@ public final class CLBuffer: @unchecked Sendable {
         OpenCLObjectCounts.released("buffer")
     }
 }
+
+/// A finished command's event, kept to read its profiling times.
+final class CLEvent: @unchecked Sendable {
+    let handle: cl_event
+
+    init(_ handle: cl_event) {
+        self.handle = handle
+        OpenCLObjectCounts.created("event")
+    }
+
+    /// CL_PROFILING_COMMAND_END − CL_PROFILING_COMMAND_START, in seconds.
+    func deviceSeconds() throws(OpenCLError) -> Double {
+        var start: cl_ulong = 0, end: cl_ulong = 0
+        let size = MemoryLayout<cl_ulong>.size
+        try check(clGetEventProfilingInfo(handle, cl_profiling_info(CL_PROFILING_COMMAND_START), size, &start, nil), "clGetEventProfilingInfo")
+        try check(clGetEventProfilingInfo(handle, cl_profiling_info(CL_PROFILING_COMMAND_END), size, &end, nil), "clGetEventProfilingInfo")
+        return Double(end &- start) * 1e-9
+    }
+
+    deinit {
+        clReleaseEvent(handle)
+        OpenCLObjectCounts.released("event")
+    }
+}

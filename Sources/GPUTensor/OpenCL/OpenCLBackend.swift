@@ -40,6 +40,9 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
 
     let device: OpenCLDevice
     private let kernels: [KernelName: CLKernel]
+    /// Launches recorded for `profile()`, while profiling is on.
+    private var profiling = false
+    private var recorded: [(KernelName, CLEvent)] = []
     private var queue: cl_command_queue { device.queue.handle }
 
     /// Every OpenCL device on this machine; throws with an install hint when there is no platform.
@@ -154,8 +157,12 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         if global.contains(0) { return }
         var globalSize = zip(global, local).map { g, l in (g + l - 1) / l * l }
         var localSize = local
-        try check(clEnqueueNDRangeKernel(queue, k.handle, cl_uint(global.count), nil, &globalSize, &localSize, 0, nil, nil),
-                  "clEnqueueNDRangeKernel(\(kernel.rawValue))")
+        var event: cl_event?
+        let status = profiling
+            ? clEnqueueNDRangeKernel(queue, k.handle, cl_uint(global.count), nil, &globalSize, &localSize, 0, nil, &event)
+            : clEnqueueNDRangeKernel(queue, k.handle, cl_uint(global.count), nil, &globalSize, &localSize, 0, nil, nil)
+        try check(status, "clEnqueueNDRangeKernel(\(kernel.rawValue))")
+        if let event { recorded.append((kernel, CLEvent(event))) }
     }
 
     /// One-dimensional launch over n items, 64 to a group.
@@ -252,6 +259,24 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     public func scaledAdd(_ alpha: T, _ x: Tensor<OpenCLBackend<T>>, into y: Tensor<OpenCLBackend<T>>) throws {
         try ShapeChecks.same("scaledAdd", [("x", x.shape), ("y", y.shape)])
         try launch1D(.scaledAdd, x.count, [.int(x.count), .real(alpha), .buffer(x.storage), .buffer(y.storage)])
+    }
+}
+
+extension OpenCLBackend: ProfilingBackend {
+    public func setProfiling(_ enabled: Bool) { profiling = enabled }
+
+    public func resetProfile() { recorded.removeAll() }
+
+    public func profile() throws -> [KernelProfile] {
+        try device.queue.finish()
+        var totals: [KernelName: (count: Int, seconds: Double)] = [:]
+        for (kernel, event) in recorded {
+            let seconds = try event.deviceSeconds()
+            totals[kernel, default: (0, 0)].count += 1
+            totals[kernel, default: (0, 0)].seconds += seconds
+        }
+        return totals.map { KernelProfile(kernel: $0.key.rawValue, count: $0.value.count, totalSeconds: $0.value.seconds) }
+            .sorted { $0.totalSeconds > $1.totalSeconds }
     }
 }
 

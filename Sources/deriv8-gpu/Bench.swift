@@ -1,0 +1,164 @@
+import ArgumentParser
+import Deriv8
+import Foundation
+import GPUTensor
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time training epochs of the reference workload and report medians.",
+        discussion: """
+            Loads MNIST, builds the backend (kernel builds timed separately), runs one warm-up \
+            epoch (reported on its own), then times --epochs epochs of training on 60,000 examples \
+            plus evaluation on 10,000, the workload the peers (numpy, PyTorch) time. Reports the \
+            median, min and max seconds per epoch, examples per second and GFLOP/s against the \
+            network's arithmetic (7.03 GFLOP per epoch for 784-32-32-10). Compare ratios against a \
+            peer run in the same session, not absolute times.
+            """)
+
+    @OptionGroup var backendOptions: BackendOptions
+
+    @Option(help: ArgumentHelp("Folder with the four MNIST IDX files.", valueName: "dir"))
+    var data = "datasets/mnist"
+
+    @Option(help: "Timed epochs after the warm-up.")
+    var epochs = 10
+
+    @Option(help: "Examples per gradient step.")
+    var batchSize = 500
+
+    @Option(help: "Seed for the initial weights and the shuffle.")
+    var seed: UInt64 = 0
+
+    @Flag(help: "Print one JSON object on stdout instead of the table.")
+    var json = false
+
+    @Flag(help: "OpenCL only: time every kernel with profiling events and print a table per kernel.")
+    var profile = false
+
+    func validate() throws {
+        try positive(epochs, "--epochs")
+        try positive(batchSize, "--batch-size")
+        try requireDirectory(data, flag: "--data")
+        if profile && backendOptions.backend == .cpu {
+            throw ValidationError("--profile reads OpenCL profiling events; use it with --backend opencl")
+        }
+    }
+
+    func run() throws {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let mnist = try MNIST.load(from: data)
+        let loadSeconds = seconds(clock.now - started)
+        try backendOptions.run(BenchJob(command: self, mnist: mnist, loadSeconds: loadSeconds))
+    }
+}
+
+struct BenchJob: BackendJob {
+    let command: Bench
+    let mnist: MNIST
+    let loadSeconds: Double
+
+    func run<B: Backend>(on backend: B) throws {
+        var config = TrainingConfig()
+        config.batchSize = command.batchSize
+        config.seed = command.seed
+        let clock = ContinuousClock()
+        let setupStart = clock.now
+        let profiler = backend as? ProfilingBackend
+        if command.profile {
+            guard let profiler else { throw ValidationError("--profile needs --backend opencl") }
+            profiler.setProfiling(true)
+        }
+        let trainer = try Trainer(backend: backend, config: config, train: mnist.train, test: mnist.test)
+        try backend.synchronize()
+        let setupSeconds = seconds(clock.now - setupStart)
+        let warmUp = try trainer.runEpoch()
+        profiler?.resetProfile()
+        var times: [Double] = []
+        var last = warmUp
+        for _ in 0..<command.epochs {
+            last = try trainer.runEpoch()
+            times.append(last.trainSeconds + last.evalSeconds)
+        }
+        let sorted = times.sorted()
+        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        let flop = epochFlop(sizes: trainer.model.sizes, train: mnist.train.count, test: mnist.test.count)
+        let summary = BenchSummary(
+            backend: backend.name, device: backend.deviceDescription, epochs: command.epochs,
+            secondsPerEpochMedian: median, secondsPerEpochMin: sorted.first!, secondsPerEpochMax: sorted.last!,
+            examplesPerSecond: Double(mnist.train.count) / median, gflops: flop / median / 1e9,
+            gflopPerEpoch: flop / 1e9, testAccuracy: last.testAccuracy, warmUpSeconds: warmUp.trainSeconds + warmUp.evalSeconds,
+            setupSeconds: setupSeconds, loadSeconds: loadSeconds, peakResidentMB: peakResidentMegabytes())
+        if command.json {
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.sortedKeys]
+            print(String(decoding: try encoder.encode(summary), as: UTF8.self))
+        } else {
+            summary.printTable()
+        }
+        if command.profile, let profiler {
+            let rows = try profiler.profile()
+            let total = rows.reduce(0) { $0 + $1.totalSeconds }
+            printTable([["kernel", "count", "total ms", "mean µs", "share"]] + rows.map { r in
+                [r.kernel, String(r.count), String(format: "%.2f", r.totalSeconds * 1e3),
+                 String(format: "%.1f", r.totalSeconds / Double(r.count) * 1e6),
+                 String(format: "%.1f%%", 100 * r.totalSeconds / max(total, 1e-12))]
+            })
+            print(String(format: "kernel time %.1f ms over %d timed epochs (%.2f ms per epoch); the rest of each epoch is launch and host overhead",
+                         total * 1e3, command.epochs, total * 1e3 / Double(command.epochs)))
+        }
+    }
+}
+
+struct BenchSummary: Encodable {
+    let backend: String
+    let device: String
+    let epochs: Int
+    let secondsPerEpochMedian: Double
+    let secondsPerEpochMin: Double
+    let secondsPerEpochMax: Double
+    let examplesPerSecond: Double
+    let gflops: Double
+    let gflopPerEpoch: Double
+    let testAccuracy: Double
+    let warmUpSeconds: Double
+    let setupSeconds: Double
+    let loadSeconds: Double
+    let peakResidentMB: Double
+
+    func printTable() {
+        printTable([
+            ["backend", device],
+            ["data load (4 gz files)", String(format: "%.3f s", loadSeconds)],
+            ["setup (upload, kernel builds)", String(format: "%.3f s", setupSeconds)],
+            ["warm-up epoch", String(format: "%.4f s", warmUpSeconds)],
+            ["epochs timed", String(epochs)],
+            ["seconds per epoch", String(format: "median %.4f  min %.4f  max %.4f", secondsPerEpochMedian, secondsPerEpochMin, secondsPerEpochMax)],
+            ["training examples per second", String(format: "%.0f", examplesPerSecond)],
+            ["arithmetic", String(format: "%.1f GFLOP/s (%.2f GFLOP per epoch)", gflops, gflopPerEpoch)],
+            ["test accuracy after the last epoch", String(format: "%.2f%%", 100 * testAccuracy)],
+            ["peak resident memory", String(format: "%.0f MB", peakResidentMB)],
+        ])
+    }
+
+    private func printTable(_ rows: [[String]]) { deriv8_gpu.printTable(rows) }
+}
+
+/// Floating-point operations of one epoch: per training example the forward products
+/// (2·in·out per layer), the weight gradients (the same again) and the input gradients of every
+/// layer but the first; per test example the forward products. Elementwise work is left out.
+func epochFlop(sizes: [Int], train: Int, test: Int) -> Double {
+    let layers = zip(sizes, sizes.dropFirst()).map { 2.0 * Double($0 * $1) }
+    let forward = layers.reduce(0, +)
+    let backward = forward + layers.dropFirst().reduce(0, +)
+    return Double(train) * (forward + backward) + Double(test) * forward
+}
+
+/// VmHWM from /proc/self/status: the most resident memory this process has had, in MB.
+func peakResidentMegabytes() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return .nan }
+    return kilobytes / 1024
+}
