@@ -7,6 +7,14 @@
 //   Deriv8 -> CZlib (reads the gzipped IDX files)
 import PackageDescription
 
+// CPUKernelsAVX2 compiles the same Swift files as CPUKernels (symbolic links) for AVX2 + FMA;
+// the CPU backend uses it only where the CPU has both. Other architectures build it plainly.
+#if arch(x86_64)
+let avx2Settings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"]), .define("FMA")]
+#else
+let avx2Settings: [SwiftSetting] = []
+#endif
+
 let package = Package(
     name: "deriv8-gpu",
     products: [
@@ -30,9 +38,11 @@ let package = Package(
                 .embedInCode("gather.cl"), .embedInCode("matmul.cl"), .embedInCode("elementwise.cl"),
                 .embedInCode("softmax.cl"), .embedInCode("reduce.cl"),
             ]),
+        .target(name: "CPUKernels"),
+        .target(name: "CPUKernelsAVX2", swiftSettings: avx2Settings),
         .target(
             name: "GPUTensor",
-            dependencies: ["COpenCL", "Kernels"],
+            dependencies: ["COpenCL", "Kernels", "CPUKernels", "CPUKernelsAVX2"],
             linkerSettings: [
                 .linkedLibrary("OpenCL", .when(platforms: [.linux])),
                 .linkedFramework("OpenCL", .when(platforms: [.macOS])),

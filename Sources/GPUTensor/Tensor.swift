@@ -46,10 +46,11 @@ public struct IndexList<B: Backend> {
     public let minimum: Int
     public let storage: B.IndexStorage
 
-    public init(count: Int, bound: Int, minimum: Int, storage: B.IndexStorage) {
-        self.count = count
-        self.bound = bound
-        self.minimum = minimum
+    /// The list of `indices`, whose copy on the backend is `storage`.
+    public init(_ indices: [Int32], storage: B.IndexStorage) {
+        count = indices.count
+        bound = Int(indices.max() ?? -1) + 1
+        minimum = Int(indices.min() ?? 0)
         self.storage = storage
     }
 }

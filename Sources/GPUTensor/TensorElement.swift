@@ -1,3 +1,5 @@
+import CPUKernels
+import CPUKernelsAVX2
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -5,7 +7,8 @@ import Darwin
 #endif
 
 /// The element types a tensor can hold: `Float` for training, `Double` for gradient checking.
-public protocol TensorElement: BinaryFloatingPoint, SIMDScalar, Codable, Sendable, LosslessStringConvertible {
+public protocol TensorElement: BinaryFloatingPoint, SIMDScalar, Codable, Sendable, LosslessStringConvertible,
+    CPUKernels.KernelScalar, CPUKernelsAVX2.KernelScalar {
     /// The type's name in OpenCL C (`float`, `double`).
     static var openCLTypeName: String { get }
     static func exp(_ x: Self) -> Self

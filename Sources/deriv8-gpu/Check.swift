@@ -29,7 +29,7 @@ struct CheckJob: BackendJob {
 
     func run<B: Backend>(on backend: B) throws {
         // The CPU backend is the reference; it is checked itself against naive Double loops.
-        let reference = CPUBackend<Double>(kernels: backend is CPUBackend<B.Element> ? .naive : .optimized)
+        let reference = CPUBackend<Double>(kernels: backend is CPUBackend<B.Element> ? .naive : .best)
         print("checking \(backend.deviceDescription) against \(reference.deviceDescription), seed \(check.seed)")
         let rows = try check.run(backend, against: reference)
         printTable([["op", "shapes", "max abs diff", "max rel diff", ""]] + rows.map { r in

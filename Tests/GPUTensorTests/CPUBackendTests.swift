@@ -41,22 +41,30 @@ struct CPUBackendTests {
         }
     }
 
-    @Test("every op agrees with the naive Double kernels (the check command's cases)")
-    func opCheck() throws {
-        let rows = try OpCheck().run(be, against: CPUBackend<Double>(kernels: .naive))
+    /// The tuned kernel builds this CPU can run: portable always, AVX2 + FMA where present.
+    static let tunedKernels: [CPUBackend<Float>.Kernels] =
+        CPUBackend<Float>.Kernels.best == .avx2 ? [.portable, .avx2] : [.portable]
+
+    @Test("every tuned op agrees with the plain Double loops (the check command's cases)", arguments: tunedKernels)
+    func opCheck(kernels: CPUBackend<Float>.Kernels) throws {
+        let rows = try OpCheck().run(CPUBackend<Float>(kernels: kernels), against: CPUBackend<Double>(kernels: .naive))
         #expect(rows.count == OpCheck.standardCases.count)
         for row in rows where !row.passed {
-            Issue.record("\(row.op) \(row.shapes): \(row.closeness.summary)")
+            Issue.record("\(kernels) \(row.op) \(row.shapes): \(row.closeness.summary)")
         }
     }
 
-    @Test("the tuned Double matmul equals the naive one to rounding")
-    func doubleKernels() throws {
-        var check = OpCheck()
-        check.rtol = 1e-12
-        check.atolPerTerm = 1e-14
-        let rows = try check.run(CPUBackend<Double>(), against: CPUBackend<Double>(kernels: .naive))
+    @Test("the plain Float loops agree with the plain Double loops")
+    func naiveFloat() throws {
+        let rows = try OpCheck().run(CPUBackend<Float>(kernels: .naive), against: CPUBackend<Double>(kernels: .naive))
         for row in rows where !row.passed { Issue.record("\(row.op) \(row.shapes): \(row.closeness.summary)") }
+    }
+
+    @Test("the tuned kernels are what runs: AVX2 on CPUs with AVX2 and FMA")
+    func kernelChoice() {
+        #expect(CPUBackend<Float>().kernels == CPUBackend<Float>.Kernels.best)
+        #expect(CPUBackend<Float>().deviceDescription.contains(CPUBackend<Float>.Kernels.best.rawValue))
+        #expect(CPUBackend<Double>().deviceDescription.contains("plain loops"))
     }
 
     @Test("a check can fail: a wrong reference is reported")

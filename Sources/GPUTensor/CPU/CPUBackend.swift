@@ -28,8 +28,11 @@ public final class CPUExamples {
     }
 }
 
-/// The pure-Swift backend: plain loops over contiguous memory, a blocked SIMD matrix multiply
-/// spread over the cores. `CPUBackend<Float>` trains; `CPUBackend<Double>` checks gradients.
+/// The pure-Swift backend. Every op is first written as the plain loop that defines it; those
+/// loops run Double (gradient checks) and, with `kernels: .naive`, are the reference the tuned
+/// code is tested against. Float runs the tuned kernels of Sources/CPUKernels where they exist:
+/// a blocked SIMD matrix multiply spread over the cores, vectorised elementwise loops, in the
+/// AVX2 + FMA build on CPUs that have it.
 ///
 /// Not thread-safe: one backend serves one training loop (it keeps scratch memory for
 /// transposed operands).
@@ -41,21 +44,36 @@ public final class CPUBackend<T: TensorElement>: Backend {
 
     /// Which code runs the ops that have a tuned version.
     public enum Kernels: String, Sendable {
-        /// Blocked, vectorised, multi-threaded.
-        case optimized
-        /// The plain loops that state each op's definition: the reference the tuned code is checked against.
+        /// Tuned, compiled for AVX2 + FMA.
+        case avx2
+        /// The same tuned code compiled for the baseline instruction set: the fallback for other CPUs.
+        case portable
+        /// The plain loops that define each op.
         case naive
+
+        /// AVX2 where the CPU has AVX2 and FMA, else portable.
+        public static var best: Kernels { CPUFeatures.hasAVX2AndFMA ? .avx2 : .portable }
     }
 
     public let kernels: Kernels
+    /// The tuned kernels, when T is Float and kernels is not naive.
+    private let fast: FloatKernels?
 
-    public init(kernels: Kernels = .optimized) {
+    /// `kernels: .avx2` on a CPU without AVX2 and FMA is a programmer error.
+    public init(kernels: Kernels = .best) {
+        precondition(kernels != .avx2 || CPUFeatures.hasAVX2AndFMA, "this CPU lacks AVX2 or FMA")
         self.kernels = kernels
+        switch kernels {
+        case _ where T.self != Float.self, .naive: fast = nil
+        case .avx2: fast = .avx2
+        case .portable: fast = .portable
+        }
     }
 
     public var name: String { "cpu" }
     public var deviceDescription: String {
-        "cpu (\(kernels == .naive ? "naive loops" : "\(Self.coreCount) cores"), \(T.openCLTypeName))"
+        let code = fast == nil ? "plain loops" : "\(Self.coreCount) cores, \(kernels.rawValue)"
+        return "cpu (\(code), \(T.openCLTypeName))"
     }
 
     static var coreCount: Int { Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
@@ -92,8 +110,7 @@ public final class CPUBackend<T: TensorElement>: Backend {
     }
 
     public func makeIndexList(_ indices: [Int32]) throws -> IndexList<CPUBackend<T>> {
-        IndexList(count: indices.count, bound: Int(indices.max() ?? -1) + 1, minimum: Int(indices.min() ?? 0),
-                  storage: indices)
+        IndexList(indices, storage: indices)
     }
 
     public func synchronize() throws {}
@@ -105,16 +122,22 @@ public final class CPUBackend<T: TensorElement>: Backend {
                             x: Tensor<CPUBackend<T>>, y: Tensor<CPUBackend<T>>) throws {
         try ShapeChecks.gather(examples, order, start, x.shape, y.shape)
         let features = examples.features, classes = examples.classes
-        let xs = x.storage.pointer, ys = y.storage.pointer
         examples.storage.pixels.withUnsafeBufferPointer { pixels in
-            for r in 0..<x.rows {
-                let example = Int(order.storage[start + r])
-                let label = Int(examples.storage.labels[example])
-                let source = pixels.baseAddress! + example * features
-                let row = xs + r * features
-                for f in 0..<features { row[f] = T(source[f]) / 255 }
-                for j in 0..<classes { ys[r * classes + j] = j == label ? 1 : 0 }
+            order.storage.withUnsafeBufferPointer { indices in
+                if let fast {
+                    fast.gatherRows(pixels.baseAddress!, indices.baseAddress! + start, x.rows, features, floats(x))
+                    return
+                }
+                for r in 0..<x.rows {
+                    let example = Int(indices[start + r])
+                    for f in 0..<features { x.storage.pointer[r * features + f] = T(pixels[example * features + f]) / 255 }
+                }
             }
+        }
+        let ys = y.storage.pointer
+        for r in 0..<x.rows {
+            let label = Int(examples.storage.labels[Int(order.storage[start + r])])
+            for j in 0..<classes { ys[r * classes + j] = j == label ? 1 : 0 }
         }
     }
 
@@ -122,23 +145,34 @@ public final class CPUBackend<T: TensorElement>: Backend {
     public func matmul(_ a: Tensor<CPUBackend<T>>, transposeA: Bool, _ b: Tensor<CPUBackend<T>>, transposeB: Bool,
                        into c: Tensor<CPUBackend<T>>) throws {
         let (m, k, n) = try ShapeChecks.matmul(a.shape, transposeA, b.shape, transposeB, c.shape)
-        if kernels == .naive {
-            naiveMatmul(a.storage.pointer, a.cols, transposeA, b.storage.pointer, b.cols, transposeB,
-                        c.storage.pointer, m: m, k: k, n: n)
+        guard let fast else {
+            let pa = a.storage.pointer, pb = b.storage.pointer, pc = c.storage.pointer
+            for i in 0..<m {
+                for j in 0..<n {
+                    var sum: T = 0
+                    for p in 0..<k {
+                        sum += (transposeA ? pa[p * a.cols + i] : pa[i * a.cols + p])
+                            * (transposeB ? pb[j * b.cols + p] : pb[p * b.cols + j])
+                    }
+                    pc[i * n + j] = sum
+                }
+            }
             return
         }
-        var pa = UnsafePointer(a.storage.pointer), pb = UnsafePointer(b.storage.pointer)
+        // The tuned kernel multiplies row-major operands; a transposed operand is first copied
+        // into scratch memory. Here that is always the small one (a weight or a batch gradient).
+        var pa = UnsafePointer(floats(a)), pb = UnsafePointer(floats(b))
         if transposeA {
             ensure(&scratchA, a.count)
-            transpose(pa, rows: a.rows, cols: a.cols, into: scratchA.pointer)
-            pa = UnsafePointer(scratchA.pointer)
+            fast.transpose(pa, a.rows, a.cols, floats(scratchA.pointer))
+            pa = UnsafePointer(floats(scratchA.pointer))
         }
         if transposeB {
             ensure(&scratchB, b.count)
-            transpose(pb, rows: b.rows, cols: b.cols, into: scratchB.pointer)
-            pb = UnsafePointer(scratchB.pointer)
+            fast.transpose(pb, b.rows, b.cols, floats(scratchB.pointer))
+            pb = UnsafePointer(floats(scratchB.pointer))
         }
-        gemm(pa, pb, c.storage.pointer, m: m, k: k, n: n)
+        fast.gemm(pa, pb, floats(c), m, k, n)
     }
 
     private func ensure(_ scratch: inout CPUStorage<T>, _ count: Int) {
@@ -148,15 +182,11 @@ public final class CPUBackend<T: TensorElement>: Backend {
     @_specialize(where T == Float)
     public func add(_ a: Tensor<CPUBackend<T>>, _ b: Tensor<CPUBackend<T>>, into c: Tensor<CPUBackend<T>>) throws {
         let (ba, bb) = try ShapeChecks.add(a.shape, b.shape, c.shape)
-        let pa = a.storage.pointer, pb = b.storage.pointer, pc = c.storage.pointer
-        let cols = c.cols
-        if ba == .none && bb == .row {
-            // The bias add of every layer: a [m,n] + b [1,n].
-            for i in 0..<c.rows {
-                for j in 0..<cols { pc[i * cols + j] = pa[i * cols + j] + pb[j] }
-            }
+        if let fast, ba == .none, bb == .row {
+            fast.addRow(floats(a), floats(b), floats(c), c.rows, c.cols)   // every layer's bias add
             return
         }
+        let pa = a.storage.pointer, pb = b.storage.pointer, pc = c.storage.pointer, cols = c.cols
         for i in 0..<c.rows {
             for j in 0..<cols {
                 pc[i * cols + j] = pa[ba.index(i, j, cols: cols)] + pb[bb.index(i, j, cols: cols)]
@@ -167,6 +197,7 @@ public final class CPUBackend<T: TensorElement>: Backend {
     @_specialize(where T == Float)
     public func relu(_ x: Tensor<CPUBackend<T>>, into y: Tensor<CPUBackend<T>>) throws {
         try ShapeChecks.same("relu", [("x", x.shape), ("y", y.shape)])
+        if let fast { return fast.relu(floats(x), floats(y), x.count) }
         let px = x.storage.pointer, py = y.storage.pointer
         for i in 0..<x.count { py[i] = px[i] > 0 ? px[i] : 0 }
     }
@@ -175,6 +206,7 @@ public final class CPUBackend<T: TensorElement>: Backend {
     public func reluBackward(_ dy: Tensor<CPUBackend<T>>, _ x: Tensor<CPUBackend<T>>,
                              into dx: Tensor<CPUBackend<T>>) throws {
         try ShapeChecks.same("reluBackward", [("dy", dy.shape), ("x", x.shape), ("dx", dx.shape)])
+        if let fast { return fast.reluBackward(floats(dy), floats(x), floats(dx), x.count) }
         let pdy = dy.storage.pointer, px = x.storage.pointer, pdx = dx.storage.pointer
         for i in 0..<x.count { pdx[i] = px[i] > 0 ? pdy[i] : 0 }
     }
@@ -234,6 +266,7 @@ public final class CPUBackend<T: TensorElement>: Backend {
     @_specialize(where T == Float)
     public func columnSums(_ x: Tensor<CPUBackend<T>>, into s: Tensor<CPUBackend<T>>) throws {
         try requireShape("columnSums", "output", s.shape, Shape(1, x.cols))
+        if let fast { return fast.columnSums(floats(x), floats(s), x.rows, x.cols) }
         let px = x.storage.pointer, ps = s.storage.pointer, cols = x.cols
         for j in 0..<cols { ps[j] = 0 }
         for i in 0..<x.rows {
@@ -255,8 +288,18 @@ public final class CPUBackend<T: TensorElement>: Backend {
     @_specialize(where T == Float)
     public func scaledAdd(_ alpha: T, _ x: Tensor<CPUBackend<T>>, into y: Tensor<CPUBackend<T>>) throws {
         try ShapeChecks.same("scaledAdd", [("x", x.shape), ("y", y.shape)])
+        if let fast { return fast.scaledAdd(Float(alpha), floats(x), floats(y), x.count) }
         let px = x.storage.pointer, py = y.storage.pointer
         for i in 0..<x.count { py[i] += alpha * px[i] }
+    }
+
+    /// A tensor's memory as Float, for the tuned kernels (only used when T is Float).
+    @inline(__always)
+    private func floats(_ t: Tensor<CPUBackend<T>>) -> UnsafeMutablePointer<Float> { floats(t.storage.pointer) }
+
+    @inline(__always)
+    private func floats(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
+        UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
     }
 }
 

@@ -120,8 +120,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         let buffer = try indices.withUnsafeBytes {
             try CLBuffer(context: device.context, byteCount: $0.count, readOnly: true, copying: $0.baseAddress)
         }
-        return IndexList(count: indices.count, bound: Int(indices.max() ?? -1) + 1,
-                         minimum: Int(indices.min() ?? 0), storage: buffer)
+        return IndexList(indices, storage: buffer)
     }
 
     public func synchronize() throws { try device.queue.finish() }

@@ -1,0 +1,39 @@
+import CPUKernels
+import CPUKernelsAVX2
+
+/// The tuned Float kernels of one build of Sources/CPUKernels: the portable build, or the same
+/// source compiled for AVX2 + FMA. Function values pin each generic kernel to Float, so the
+/// calls land in code specialised for it.
+struct FloatKernels: Sendable {
+    typealias Pointer = UnsafePointer<Float>
+    typealias MutablePointer = UnsafeMutablePointer<Float>
+
+    let gemm: @Sendable (Pointer, Pointer, MutablePointer, Int, Int, Int) -> Void
+    let transpose: @Sendable (Pointer, Int, Int, MutablePointer) -> Void
+    let gatherRows: @Sendable (UnsafePointer<UInt8>, UnsafePointer<Int32>, Int, Int, MutablePointer) -> Void
+    let relu: @Sendable (Pointer, MutablePointer, Int) -> Void
+    let reluBackward: @Sendable (Pointer, Pointer, MutablePointer, Int) -> Void
+    let scaledAdd: @Sendable (Float, Pointer, MutablePointer, Int) -> Void
+    let addRow: @Sendable (Pointer, Pointer, MutablePointer, Int, Int) -> Void
+    let columnSums: @Sendable (Pointer, MutablePointer, Int, Int) -> Void
+
+    static let portable = FloatKernels(
+        gemm: { CPUKernels.gemm($0, $1, $2, m: $3, k: $4, n: $5) },
+        transpose: { CPUKernels.transpose($0, rows: $1, cols: $2, into: $3) },
+        gatherRows: { CPUKernels.gatherRows($0, order: $1, rows: $2, features: $3, into: $4) },
+        relu: { CPUKernels.relu($0, $1, count: $2) },
+        reluBackward: { CPUKernels.reluBackward($0, $1, $2, count: $3) },
+        scaledAdd: { CPUKernels.scaledAdd($0, $1, $2, count: $3) },
+        addRow: { CPUKernels.addRow($0, $1, $2, rows: $3, cols: $4) },
+        columnSums: { CPUKernels.columnSums($0, $1, rows: $2, cols: $3) })
+
+    static let avx2 = FloatKernels(
+        gemm: { CPUKernelsAVX2.gemm($0, $1, $2, m: $3, k: $4, n: $5) },
+        transpose: { CPUKernelsAVX2.transpose($0, rows: $1, cols: $2, into: $3) },
+        gatherRows: { CPUKernelsAVX2.gatherRows($0, order: $1, rows: $2, features: $3, into: $4) },
+        relu: { CPUKernelsAVX2.relu($0, $1, count: $2) },
+        reluBackward: { CPUKernelsAVX2.reluBackward($0, $1, $2, count: $3) },
+        scaledAdd: { CPUKernelsAVX2.scaledAdd($0, $1, $2, count: $3) },
+        addRow: { CPUKernelsAVX2.addRow($0, $1, $2, rows: $3, cols: $4) },
+        columnSums: { CPUKernelsAVX2.columnSums($0, $1, rows: $2, cols: $3) })
+}
