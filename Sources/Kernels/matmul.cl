@@ -24,3 +24,49 @@ __kernel void matmul(const int M, const int N, const int K, const int trans_a, c
     }
     if (i < M && j < N) C[i * N + j] = acc;
 }
+
+// matmul_rows: the same product without local memory or barriers, for CPU devices (PoCL).
+// Item (g, h) computes the 4 x 8 block C[4h .. 4h+3, 8g .. 8g+7] with explicit vectors
+// (real8), so the kernel is vectorised whatever the compiler does across work items; each row
+// of B loaded is used for four rows of C. B must be stored [K, N] (not transposed): the host
+// first transposes a transposed B (here always a small weight matrix) with `transpose`.
+// Rows past M are skipped; a ragged right edge (N not a multiple of 8) is done element by element.
+__kernel void matmul_rows(const int M, const int N, const int K, const int trans_a,
+                          __global const real* A, __global const real* B, __global real* C) {
+    const int j0 = get_global_id(0) * 8, i0 = get_global_id(1) * 4;
+    if (i0 >= M || j0 >= N) return;
+    const int rows = min(4, M - i0);
+    // op(A)[i, p] is A[i*K + p], or A[p*M + i] when trans_a.
+    const int row_step = trans_a ? 1 : K, p_step = trans_a ? M : 1;
+    if (j0 + 8 <= N) {
+        real8 acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
+        for (int p = 0; p < K; ++p) {
+            const real8 b = vload8(0, B + (size_t)p * N + j0);
+            __global const real* a = A + (size_t)i0 * row_step + (size_t)p * p_step;
+            acc0 += a[0] * b;
+            if (rows > 1) acc1 += a[row_step] * b;
+            if (rows > 2) acc2 += a[2 * row_step] * b;
+            if (rows > 3) acc3 += a[3 * row_step] * b;
+        }
+        vstore8(acc0, 0, C + (size_t)i0 * N + j0);
+        if (rows > 1) vstore8(acc1, 0, C + (size_t)(i0 + 1) * N + j0);
+        if (rows > 2) vstore8(acc2, 0, C + (size_t)(i0 + 2) * N + j0);
+        if (rows > 3) vstore8(acc3, 0, C + (size_t)(i0 + 3) * N + j0);
+        return;
+    }
+    for (int r = 0; r < rows; ++r) {
+        for (int j = j0; j < N; ++j) {
+            real acc = 0;
+            for (int p = 0; p < K; ++p) acc += A[(size_t)(i0 + r) * row_step + (size_t)p * p_step] * B[(size_t)p * N + j];
+            C[(size_t)(i0 + r) * N + j] = acc;
+        }
+    }
+}
+
+// transpose: dst[c, r] = src[r, c]   src [rows, cols], dst [cols, rows]. Item (r, c), so
+// consecutive items write consecutive elements of dst.
+__kernel void transpose(const int rows, const int cols, __global const real* src, __global real* dst) {
+    const int r = get_global_id(0), c = get_global_id(1);
+    if (r >= rows || c >= cols) return;
+    dst[c * rows + r] = src[r * cols + c];
+}

@@ -23,9 +23,11 @@ struct OpenCLTests {
         #expect(devices.enumerated().allSatisfy { $0.offset == $0.element.index })
     }
 
-    @Test("every op agrees with the CPU backend (the check command's cases)")
-    func opCheck() throws {
-        let rows = try OpCheck().run(OpenCLBackend<Float>(deviceIndex: openCLDeviceIndex()), against: CPUBackend<Double>())
+    @Test("every op agrees with the CPU backend (the check command's cases), with either matmul kernel",
+          arguments: [OpenCLBackend<Float>.MatmulKernel.tiled, .rows])
+    func opCheck(matmul: OpenCLBackend<Float>.MatmulKernel) throws {
+        let backend = try OpenCLBackend<Float>(deviceIndex: openCLDeviceIndex(), matmulKernel: matmul)
+        let rows = try OpCheck().run(backend, against: CPUBackend<Double>())
         #expect(rows.count == OpCheck.standardCases.count)
         for row in rows where !row.passed {
             Issue.record("\(row.op) \(row.shapes): \(row.closeness.summary)")

@@ -14,6 +14,8 @@ public final class CLExamples {
 enum KernelName: String, CaseIterable {
     case gatherBatch = "gather_batch"
     case matmul
+    case matmulRows = "matmul_rows"
+    case transpose
     case addBroadcast = "add_broadcast"
     case relu
     case reluBackward = "relu_backward"
@@ -40,6 +42,8 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
 
     let device: OpenCLDevice
     private let kernels: [KernelName: CLKernel]
+    /// Scratch memory for a transposed B on devices that use matmul_rows; grown on demand.
+    private var transposeScratch: CLBuffer?
     /// Launches recorded for `profile()`, while profiling is on.
     private var profiling = false
     private var recorded: [(KernelName, CLEvent)] = []
@@ -51,10 +55,23 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     /// The index `auto` would use: the first GPU, or nil when there is none.
     public static func autoDeviceIndex() throws -> Int? { OpenCLDevice.autoChoice(try devices())?.index }
 
+    /// The two matrix-multiply kernels in matmul.cl.
+    public enum MatmulKernel: String, Sendable {
+        /// 16 x 16 tiles through local memory: for GPUs.
+        case tiled
+        /// 4 x 8 blocks per work item in vector registers, no barriers: for CPU devices.
+        case rows
+    }
+
+    /// The matrix-multiply kernel in use.
+    public let matmulKernel: MatmulKernel
+
     /// The backend on device `deviceIndex` (as `devices()` numbers them); nil picks the first GPU,
-    /// else the first device. Builds the kernels for `T` unless this process already did.
-    public init(deviceIndex: Int? = nil) throws {
+    /// else the first device. The matmul kernel defaults to tiled on GPUs and rows elsewhere.
+    /// Builds the kernels for `T` unless this process already did.
+    public init(deviceIndex: Int? = nil, matmulKernel: MatmulKernel? = nil) throws {
         device = try OpenCLDevice.shared(index: deviceIndex)
+        self.matmulKernel = matmulKernel ?? (device.info.isGPU ? .tiled : .rows)
         let program = try device.program(for: T.self)
         var kernels: [KernelName: CLKernel] = [:]
         for name in KernelName.allCases { kernels[name] = try CLKernel(program: program, name: name.rawValue) }
@@ -194,6 +211,25 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     public func matmul(_ a: Tensor<OpenCLBackend<T>>, transposeA: Bool, _ b: Tensor<OpenCLBackend<T>>, transposeB: Bool,
                        into c: Tensor<OpenCLBackend<T>>) throws {
         let (m, k, n) = try ShapeChecks.matmul(a.shape, transposeA, b.shape, transposeB, c.shape)
+        if matmulKernel == .rows {
+            // The barrier-free kernel, with a transposed B copied to [K, N] first.
+            var bRows = b.storage
+            if transposeB {
+                let bytes = b.count * MemoryLayout<T>.stride
+                if (transposeScratch?.byteCount ?? -1) < bytes {
+                    transposeScratch = try CLBuffer(context: device.context, byteCount: bytes)
+                }
+                bRows = transposeScratch!
+                try launch(.transpose, global: [b.rows, b.cols], local: [16, 16], [
+                    .int(b.rows), .int(b.cols), .buffer(b.storage), .buffer(bRows),
+                ])
+            }
+            let groups = (n + 7) / 8   // items across: 8 columns each; items down: 4 rows each
+            try launch(.matmulRows, global: [groups, (m + 3) / 4], local: [min(groups, 16).roundedUpToPowerOfTwo, 1], [
+                .int(m), .int(n), .int(k), .int(transposeA ? 1 : 0), .buffer(a.storage), .buffer(bRows), .buffer(c.storage),
+            ])
+            return
+        }
         try launch2D(.matmul, cols: n, rows: m, [
             .int(m), .int(n), .int(k), .int(transposeA ? 1 : 0), .int(transposeB ? 1 : 0),
             .buffer(a.storage), .buffer(b.storage), .buffer(c.storage),
@@ -276,6 +312,14 @@ extension OpenCLBackend: ProfilingBackend {
         }
         return totals.map { KernelProfile(kernel: $0.key.rawValue, count: $0.value.count, totalSeconds: $0.value.seconds) }
             .sorted { $0.totalSeconds > $1.totalSeconds }
+    }
+}
+
+extension Int {
+    var roundedUpToPowerOfTwo: Int {
+        var p = 1
+        while p < self { p *= 2 }
+        return p
     }
 }
 

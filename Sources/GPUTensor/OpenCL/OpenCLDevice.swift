@@ -128,6 +128,7 @@ final class OpenCLDevice: @unchecked Sendable {
         var lines: [String] = []
         if T.self == Double.self { lines.append("#pragma OPENCL EXTENSION cl_khr_fp64 : enable") }
         lines.append("typedef \(T.openCLTypeName) real;")
+        lines.append("typedef \(T.openCLTypeName)8 real8;")
         lines.append("#define REAL_MIN \(T.self == Double.self ? "DBL_MIN" : "FLT_MIN")")
         lines.append("#define TILE \(tile)")
         lines.append("#define REDUCE_WG \(reduceGroupSize)")
