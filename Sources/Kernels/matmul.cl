@@ -26,39 +26,43 @@ __kernel void matmul(const int M, const int N, const int K, const int trans_a, c
 }
 
 // matmul_rows: the same product without local memory or barriers, for CPU devices (PoCL).
-// Item (g, h) computes the 4 x 8 block C[4h .. 4h+3, 8g .. 8g+7] with explicit vectors
-// (real8), so the kernel is vectorised whatever the compiler does across work items; each row
-// of B loaded is used for four rows of C. B must be stored [K, N] (not transposed): the host
-// first transposes a transposed B (here always a small weight matrix) with `transpose`.
-// Rows past M are skipped; a ragged right edge (N not a multiple of 8) is done element by element.
+// Item (g, h) computes the 4 x 16 block C[4h .. 4h+3, 16g .. 16g+15] in eight real8
+// accumulators, so the kernel is vectorised whatever the compiler does across work items, and
+// each piece of B loaded serves four rows of C. B must be stored [K, N] (not transposed): the
+// host first transposes a transposed B (here always a small weight matrix) with `transpose`.
+// Blocks that stick out of C (M not a multiple of 4, N not a multiple of 16) take the
+// element-by-element path.
 __kernel void matmul_rows(const int M, const int N, const int K, const int trans_a,
                           __global const real* A, __global const real* B, __global real* C) {
-    const int j0 = get_global_id(0) * 8, i0 = get_global_id(1) * 4;
+    const int j0 = get_global_id(0) * 16, i0 = get_global_id(1) * 4;
     if (i0 >= M || j0 >= N) return;
-    const int rows = min(4, M - i0);
     // op(A)[i, p] is A[i*K + p], or A[p*M + i] when trans_a.
-    const int row_step = trans_a ? 1 : K, p_step = trans_a ? M : 1;
-    if (j0 + 8 <= N) {
-        real8 acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
+    const size_t row_step = trans_a ? 1 : K, p_step = trans_a ? M : 1;
+    __global const real* a = A + i0 * row_step;
+    if (i0 + 4 <= M && j0 + 16 <= N) {
+        real8 c0 = 0, c1 = 0, c2 = 0, c3 = 0, d0 = 0, d1 = 0, d2 = 0, d3 = 0;
         for (int p = 0; p < K; ++p) {
-            const real8 b = vload8(0, B + (size_t)p * N + j0);
-            __global const real* a = A + (size_t)i0 * row_step + (size_t)p * p_step;
-            acc0 += a[0] * b;
-            if (rows > 1) acc1 += a[row_step] * b;
-            if (rows > 2) acc2 += a[2 * row_step] * b;
-            if (rows > 3) acc3 += a[3 * row_step] * b;
+            __global const real* b = B + (size_t)p * N + j0;
+            const real8 b0 = vload8(0, b), b1 = vload8(1, b);
+            const real x0 = a[0], x1 = a[row_step], x2 = a[2 * row_step], x3 = a[3 * row_step];
+            c0 += x0 * b0; d0 += x0 * b1;
+            c1 += x1 * b0; d1 += x1 * b1;
+            c2 += x2 * b0; d2 += x2 * b1;
+            c3 += x3 * b0; d3 += x3 * b1;
+            a += p_step;
         }
-        vstore8(acc0, 0, C + (size_t)i0 * N + j0);
-        if (rows > 1) vstore8(acc1, 0, C + (size_t)(i0 + 1) * N + j0);
-        if (rows > 2) vstore8(acc2, 0, C + (size_t)(i0 + 2) * N + j0);
-        if (rows > 3) vstore8(acc3, 0, C + (size_t)(i0 + 3) * N + j0);
+        __global real* c = C + (size_t)i0 * N + j0;
+        vstore8(c0, 0, c); vstore8(d0, 1, c); c += N;
+        vstore8(c1, 0, c); vstore8(d1, 1, c); c += N;
+        vstore8(c2, 0, c); vstore8(d2, 1, c); c += N;
+        vstore8(c3, 0, c); vstore8(d3, 1, c);
         return;
     }
-    for (int r = 0; r < rows; ++r) {
-        for (int j = j0; j < N; ++j) {
+    for (int i = i0; i < min(i0 + 4, M); ++i) {
+        for (int j = j0; j < min(j0 + 16, N); ++j) {
             real acc = 0;
-            for (int p = 0; p < K; ++p) acc += A[(size_t)(i0 + r) * row_step + (size_t)p * p_step] * B[(size_t)p * N + j];
-            C[(size_t)(i0 + r) * N + j] = acc;
+            for (int p = 0; p < K; ++p) acc += A[i * row_step + p * p_step] * B[(size_t)p * N + j];
+            C[(size_t)i * N + j] = acc;
         }
     }
 }

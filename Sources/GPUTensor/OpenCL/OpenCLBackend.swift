@@ -59,7 +59,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     public enum MatmulKernel: String, Sendable {
         /// 16 x 16 tiles through local memory: for GPUs.
         case tiled
-        /// 4 x 8 blocks per work item in vector registers, no barriers: for CPU devices.
+        /// 4 x 16 blocks per work item in vector registers, no barriers: for CPU devices.
         case rows
     }
 
@@ -201,7 +201,8 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     public func gatherBatch(_ examples: ExampleSet<OpenCLBackend<T>>, order: IndexList<OpenCLBackend<T>>, start: Int,
                             x: Tensor<OpenCLBackend<T>>, y: Tensor<OpenCLBackend<T>>) throws {
         try ShapeChecks.gather(examples, order, start, x.shape, y.shape)
-        try launch2D(.gatherBatch, cols: max(examples.features, examples.classes), rows: x.rows, [
+        let groups = max((examples.features + 15) / 16, examples.classes)   // see gather.cl
+        try launch2D(.gatherBatch, cols: groups, rows: x.rows, [
             .int(x.rows), .int(examples.features), .int(examples.classes), .int(start),
             .buffer(examples.storage.pixels), .buffer(examples.storage.labels), .buffer(order.storage),
             .buffer(x.storage), .buffer(y.storage),
@@ -224,8 +225,10 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
                     .int(b.rows), .int(b.cols), .buffer(b.storage), .buffer(bRows),
                 ])
             }
-            let groups = (n + 7) / 8   // items across: 8 columns each; items down: 4 rows each
-            try launch(.matmulRows, global: [groups, (m + 3) / 4], local: [min(groups, 16).roundedUpToPowerOfTwo, 1], [
+            let groups = (n + 15) / 16   // items across: 16 columns each; items down: 4 rows each
+            // Work-groups of about 32 items: fewer, larger groups cost a CPU device less to schedule.
+            let across = min(groups, 32).roundedUpToPowerOfTwo
+            try launch(.matmulRows, global: [groups, (m + 3) / 4], local: [across, max(1, 32 / across)], [
                 .int(m), .int(n), .int(k), .int(transposeA ? 1 : 0), .buffer(a.storage), .buffer(bRows), .buffer(c.storage),
             ])
             return
