@@ -95,7 +95,10 @@ public enum IDX {
         guard let file = gzopen(path, "rb") else {
             throw DataFileError(path: path, problem: "cannot open: \(String(cString: strerror(errno)).lowercased())")
         }
+        // Reserve what the file will most likely hold, so the bytes are not copied as the array
+        // grows: the gzip trailer's size (bounded), or the file's own size when it is not gzip.
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(min(expectedSize(path, fileSize: Int(info.st_size)), maximumBytes))
         let chunk = 1 << 20
         while true {
             let before = bytes.count
@@ -119,6 +122,19 @@ public enum IDX {
             throw DataFileError(path: path, problem: status == Z_BUF_ERROR ? "gzip data is truncated" : "gzip data is corrupt (zlib status \(status))")
         }
         return bytes
+    }
+
+    /// The uncompressed size a gzip file announces in its last four bytes (ISIZE, little-endian,
+    /// modulo 2³²), plus room for one read chunk; the file size itself for anything else. Only
+    /// a capacity hint: the real length is what decides.
+    private static func expectedSize(_ path: String, fileSize: Int) -> Int {
+        guard fileSize >= 18, let file = fopen(path, "rb") else { return fileSize }
+        defer { fclose(file) }
+        var magic = [UInt8](repeating: 0, count: 2), trailer = [UInt8](repeating: 0, count: 4)
+        guard fread(&magic, 1, 2, file) == 2, magic == [0x1f, 0x8b],
+              fseek(file, -4, SEEK_END) == 0, fread(&trailer, 1, 4, file) == 4 else { return fileSize + (1 << 20) }
+        let size = Int(trailer[0]) | Int(trailer[1]) << 8 | Int(trailer[2]) << 16 | Int(trailer[3]) << 24
+        return size + (1 << 20)
     }
 
     private static func gzErrorMessage(_ file: gzFile) -> String {

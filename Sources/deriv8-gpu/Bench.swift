@@ -45,31 +45,29 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        let clock = ContinuousClock()
-        let started = clock.now
-        let mnist = try MNIST.load(from: data)
-        let loadSeconds = seconds(clock.now - started)
-        try backendOptions.run(BenchJob(command: self, mnist: mnist, loadSeconds: loadSeconds))
+        try backendOptions.run(BenchJob(command: self))
     }
 }
 
 struct BenchJob: BackendJob {
     let command: Bench
-    let mnist: MNIST
-    let loadSeconds: Double
 
     func run<B: Backend>(on backend: B) throws {
+        let clock = ContinuousClock()
+        let loadStart = clock.now
+        _ = try MNIST.load(from: command.data)   // timed on its own; the trainer loads its own copy
+        let loadSeconds = seconds(clock.now - loadStart)
         var config = TrainingConfig()
         config.batchSize = command.batchSize
         config.seed = command.seed
-        let clock = ContinuousClock()
         let setupStart = clock.now
         let profiler = backend as? ProfilingBackend
         if command.profile {
             guard let profiler else { throw ValidationError("--profile needs --backend opencl") }
             profiler.setProfiling(true)
         }
-        let trainer = try Trainer(backend: backend, config: config, train: mnist.train, test: mnist.test)
+        let trainer = try makeTrainer(backend: backend, config: config, data: command.data, trainLimit: nil, testLimit: nil)
+        let (trainCount, testCount) = (trainer.trainSet.count, trainer.testSet.count)
         try backend.synchronize()
         let setupSeconds = seconds(clock.now - setupStart)
         let warmUp = try trainer.runEpoch()
@@ -82,11 +80,11 @@ struct BenchJob: BackendJob {
         }
         let sorted = times.sorted()
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-        let flop = epochFlop(sizes: trainer.model.sizes, train: mnist.train.count, test: mnist.test.count)
+        let flop = epochFlop(sizes: trainer.model.sizes, train: trainCount, test: testCount)
         let summary = BenchSummary(
             backend: backend.name, device: backend.deviceDescription, epochs: command.epochs,
             secondsPerEpochMedian: median, secondsPerEpochMin: sorted.first!, secondsPerEpochMax: sorted.last!,
-            examplesPerSecond: Double(mnist.train.count) / median, gflops: flop / median / 1e9,
+            examplesPerSecond: Double(trainCount) / median, gflops: flop / median / 1e9,
             gflopPerEpoch: flop / 1e9, testAccuracy: last.testAccuracy, warmUpSeconds: warmUp.trainSeconds + warmUp.evalSeconds,
             setupSeconds: setupSeconds, loadSeconds: loadSeconds, peakResidentMB: peakResidentMegabytes())
         if command.json {

@@ -73,29 +73,27 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        let mnist = try MNIST.load(from: data)
-        try backendOptions.run(TrainingJob(command: self, train: mnist.train.prefix(trainLimit),
-                                           test: mnist.test.prefix(testLimit)))
+        try backendOptions.run(TrainingJob(command: self))
     }
 }
 
 struct TrainingJob: BackendJob {
     let command: Train
-    let train: LabelledImages
-    let test: LabelledImages
 
     func run<B: Backend>(on backend: B) throws {
         let (config, data, epochs) = (command.config, command.data, command.epochs)
         let (batchSize, learningRate, lambda) = (command.batchSize, command.learningRate, command.lambda)
         let (shuffle, seed, results, json) = (command.shuffle, command.seed, command.results, command.json)
-        let trainer = try Trainer(backend: backend, config: config, train: train, test: test)
+        let trainer = try makeTrainer(backend: backend, config: config, data: data,
+                                      trainLimit: command.trainLimit, testLimit: command.testLimit)
+        let (train, test) = (trainer.trainSet, trainer.testSet)
         let record = try RunRecord(directory: results, backend: backend.name, device: backend.deviceDescription,
                                    config: config, trainCount: train.count, testCount: test.count,
                                    dataDirectory: data)
         var out = EpochPrinter(json: json, backend: backend.name, epochs: epochs)
         out.header([
             ("backend", backend.deviceDescription),
-            ("network", config.sizes(features: train.features, classes: MNIST.classes).map(String.init).joined(separator: "-")),
+            ("network", trainer.model.sizes.map(String.init).joined(separator: "-")),
             ("data", "\(data): \(train.count) train, \(test.count) test"),
             ("training", "\(epochs) epochs, batch \(batchSize) (\(trainer.batchesPerEpoch) per epoch), lr \(learningRate), λ \(lambda), shuffle \(shuffle.rawValue), seed \(seed)"),
             ("results", record.folder.path),
@@ -116,3 +114,12 @@ func requireDirectory(_ path: String, flag: String) throws {
 }
 
 extension ShufflePolicy: ExpressibleByArgument {}
+
+/// Loads the data and builds the trainer. The host arrays are released when this returns, so an
+/// OpenCL run does not keep a second copy of the data set in host memory.
+func makeTrainer<B: Backend>(backend: B, config: TrainingConfig, data: String,
+                             trainLimit: Int?, testLimit: Int?) throws -> Trainer<B> {
+    let mnist = try MNIST.load(from: data)
+    return try Trainer(backend: backend, config: config, train: mnist.train.prefix(trainLimit),
+                       test: mnist.test.prefix(testLimit))
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs on the lent NVIDIA H200, in one call (device time is scarce): the checks issue 3 asks
+# for and the side-by-side timing issue 4 asks for. Logs go to $OUT (they come back); a summary
+# is printed last. Stage first with scripts/gpu/stage.sh.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-.gpu/out}
+mkdir -p "$OUT"
+export OCL_ICD_VENDORS="$PWD/.gpu/icd" LD_LIBRARY_PATH="$PWD/.gpu:${LD_LIBRARY_PATH:-}"
+BIN=.gpu/deriv8-gpu
+DATA=.gpu/mnist
+step() { echo "== $*"; }
+
+step devices;          timeout 60  $BIN devices                                   2>&1 | tee "$OUT/devices.txt"
+step check;            timeout 120 $BIN check --backend opencl                    > "$OUT/check.txt" 2>&1; echo "check exit $?" | tee -a "$OUT/check.txt"; tail -1 "$OUT/check.txt"
+step gradcheck;        timeout 60  $BIN gradcheck --backend opencl                2>&1 | tee "$OUT/gradcheck.txt" | tail -1
+step "torch eager";    timeout 120 python3 .gpu/torch_mlp.py --data $DATA --epochs 10 > "$OUT/torch_eager.txt" 2>&1; tail -1 "$OUT/torch_eager.txt"
+step "bench opencl";   timeout 120 $BIN bench --backend opencl --data $DATA --epochs 10 --json > "$OUT/bench_opencl.json" 2> "$OUT/bench_opencl.err"; cat "$OUT/bench_opencl.json"
+step "torch graph";    timeout 120 python3 .gpu/torch_mlp.py --data $DATA --epochs 10 --graph > "$OUT/torch_graph.txt" 2>&1; tail -1 "$OUT/torch_graph.txt"
+step "bench opencl 2"; timeout 120 $BIN bench --backend opencl --data $DATA --epochs 10 --json > "$OUT/bench_opencl2.json" 2>&1; cat "$OUT/bench_opencl2.json"
+step "profile";        timeout 120 $BIN bench --backend opencl --data $DATA --epochs 3 --profile > "$OUT/profile.txt" 2>&1; tail -16 "$OUT/profile.txt"
+step "train 20";       timeout 180 $BIN train --backend opencl --data $DATA --results "$OUT/results" > "$OUT/train20.txt" 2>&1; tail -3 "$OUT/train20.txt"
