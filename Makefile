@@ -6,11 +6,12 @@ MNIST_DIR ?=
 MNIST_URL ?= https://ossci-datasets.s3.amazonaws.com/mnist
 DATA := datasets/mnist
 BIN := .build/release/deriv8-gpu
-APT_PACKAGES := zlib1g-dev pkg-config ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo curl ca-certificates
+APT_PACKAGES := zlib1g-dev pkg-config ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo curl ca-certificates \
+                dataset-fashion-mnist
 
 MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: setup packages datasets build test train gradcheck clean
+.PHONY: setup packages datasets build test train gradcheck check-checkpoint clean
 
 setup: packages datasets build
 
@@ -46,6 +47,14 @@ train: build
 
 gradcheck: build
 	$(BIN) gradcheck
+
+# A checkpoint written by `train --save` loads in Python's safetensors, and a numpy forward pass
+# with its arrays gives exactly the accuracy `deriv8-gpu eval` prints (pip installs safetensors).
+check-checkpoint: build
+	python3 -m pip install -q safetensors numpy
+	@tmp=$$(mktemp -d) && $(BIN) train --epochs 2 --backend cpu --save $$tmp/model.safetensors --results $$tmp/results > /dev/null \
+	  && python3 scripts/check_checkpoint.py --model $$tmp/model.safetensors --data $(DATA) --binary $(BIN); \
+	  status=$$?; rm -rf $$tmp; exit $$status
 
 clean:
 	rm -rf .build

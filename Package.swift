@@ -36,7 +36,7 @@ let package = Package(
             name: "Kernels",
             resources: [
                 .embedInCode("gather.cl"), .embedInCode("matmul.cl"), .embedInCode("elementwise.cl"),
-                .embedInCode("softmax.cl"), .embedInCode("reduce.cl"),
+                .embedInCode("softmax.cl"), .embedInCode("reduce.cl"), .embedInCode("optimizer.cl"),
             ]),
         .target(name: "CPUKernels"),
         .target(name: "CPUKernelsAVX2", swiftSettings: avx2Settings),

@@ -19,13 +19,18 @@ public final class MLP<B: Backend> {
 
     public var layerCount: Int { w.count }
 
-    /// A network with weights drawn from `generator` uniformly in [-initScale, initScale]
-    /// (the reference uses 0.5), layer by layer, row-major, and zero biases. The draws happen on
-    /// the host, so every backend starts from exactly the same numbers.
-    public convenience init(backend: B, sizes: [Int], initScale: Double = 0.5,
-                            generator: inout SeededGenerator) throws {
+    /// A network with weights drawn from `generator`, layer by layer, row-major, and zero
+    /// biases. The draws happen on the host, so every backend starts from exactly the same numbers.
+    public convenience init(backend: B, sizes: [Int], initialization: Initialization = .uniform,
+                            initScale: Double = 0.5, generator: inout SeededGenerator) throws {
         let weights = (0..<(sizes.count - 1)).map { l in
-            (0..<(sizes[l + 1] * sizes[l])).map { _ in B.Element(generator.uniform(-initScale, initScale)) }
+            let fanIn = Double(sizes[l])
+            return (0..<(sizes[l + 1] * sizes[l])).map { _ in
+                switch initialization {
+                case .uniform: B.Element(generator.uniform(-initScale, initScale))
+                case .he: B.Element(generator.normal() * (2 / fanIn).squareRoot())
+                }
+            }
         }
         let biases = (0..<(sizes.count - 1)).map { l in [B.Element](repeating: 0, count: sizes[l + 1]) }
         try self.init(backend: backend, sizes: sizes, weights: weights, biases: biases)
@@ -91,15 +96,6 @@ public final class MLP<B: Backend> {
         }
     }
 
-    /// Plain gradient descent: θ -= learningRate · dθ for every weight and bias.
-    public func update(_ ws: Workspace<B>, learningRate: Double) throws {
-        let step = -B.Element(learningRate)
-        for l in 0..<layerCount {
-            try backend.scaledAdd(step, ws.dw[l], into: w[l])
-            try backend.scaledAdd(step, ws.db[l], into: b[l])
-        }
-    }
-
     /// After `forward`: queues the batch's statistics into ws.stats, [Σ_i -log probs[i, y_i],
     /// correct predictions, ‖w1‖², ‖w2‖², ...], to be read with `readStats`.
     public func computeStats(_ ws: Workspace<B>) throws {
@@ -120,6 +116,14 @@ public final class MLP<B: Backend> {
     public func downloadParameters() throws -> [(name: String, values: [B.Element])] {
         try parameters.map { ($0.name, try backend.download($0.tensor)) }
     }
+}
+
+/// How the initial weights are drawn.
+public enum Initialization: String, CaseIterable, Codable, Sendable {
+    /// Uniform in [-s, s], s = 0.5: the reference's.
+    case uniform
+    /// He et al.: normal with mean 0 and variance 2 / fan-in, suited to ReLU layers.
+    case he
 }
 
 /// What one batch's forward pass scored.

@@ -1,11 +1,13 @@
 import Foundation
 
 /// A run's record on disk, like the reference's results/ folder: `DIR/RUN/config.json` with the
-/// configuration, and `DIR/RUN/metrics.csv` with one row per epoch, rewritten after every epoch
-/// so an interrupted run keeps what it finished.
+/// configuration, `DIR/RUN/metrics.csv` with one row per epoch and `DIR/RUN/plot.svg` charting
+/// them, rewritten after every epoch so an interrupted run keeps what it finished.
 public final class RunRecord {
     public let folder: URL
     private var rows: [String] = []
+    private var results: [EpochResult] = []
+    private let title: String
 
     public static let csvHeader = "epoch,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,eval_seconds"
 
@@ -21,6 +23,7 @@ public final class RunRecord {
         }
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         self.folder = folder
+        title = "\(folder.lastPathComponent): hidden \(config.hidden.map(String.init).joined(separator: ",")), \(config.optimizer.kind.rawValue), lr \(config.learningRate), batch \(config.batchSize)"
 
         struct Record: Encodable {
             let backend: String, device: String, data: String
@@ -39,7 +42,9 @@ public final class RunRecord {
     public func append(_ r: EpochResult) throws {
         rows.append([String(r.epoch), format(r.trainLoss), format(r.trainAccuracy), format(r.testLoss),
                      format(r.testAccuracy), format(r.trainSeconds), format(r.evalSeconds)].joined(separator: ","))
+        results.append(r)
         try writeMetrics()
+        try Data(TrainingPlot.svg(results, title: title).utf8).write(to: folder.appendingPathComponent("plot.svg"), options: .atomic)
     }
 
     private func writeMetrics() throws {

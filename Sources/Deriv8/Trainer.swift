@@ -17,8 +17,10 @@ public struct TrainingConfig: Codable, Sendable {
     public var lambda = 0.01
     public var seed: UInt64 = 0
     public var shuffle = ShufflePolicy.once
-    /// Initial weights are uniform in [-initScale, initScale].
+    /// Initial weights: uniform in [-initScale, initScale] (the reference), or He's normal.
+    public var initialization = Initialization.uniform
     public var initScale = 0.5
+    public var optimizer = OptimizerConfig()
 
     public init() {}
 
@@ -58,6 +60,7 @@ public final class Trainer<B: Backend> {
     public let backend: B
     public let config: TrainingConfig
     public let model: MLP<B>
+    public let optimizer: Optimizer<B>
     public let trainSet: ExampleSet<B>
     public let testSet: ExampleSet<B>
     public private(set) var epochsDone = 0
@@ -76,7 +79,8 @@ public final class Trainer<B: Backend> {
         self.config = config
         generator = SeededGenerator(seed: config.seed)
         model = try MLP(backend: backend, sizes: config.sizes(features: train.features, classes: MNIST.classes),
-                        initScale: config.initScale, generator: &generator)
+                        initialization: config.initialization, initScale: config.initScale, generator: &generator)
+        optimizer = try Optimizer(config: config.optimizer, learningRate: config.learningRate, model: model)
         trainSet = try backend.makeExampleSet(pixels: train.pixels, labels: train.labels,
                                               features: train.features, classes: MNIST.classes)
         testSet = try backend.makeExampleSet(pixels: test.pixels, labels: test.labels,
@@ -106,7 +110,7 @@ public final class Trainer<B: Backend> {
             try model.forward(ws)
             try model.computeStats(ws)
             try model.backward(ws, lambda: config.lambda)
-            try model.update(ws, learningRate: config.learningRate)
+            try optimizer.update(model, gradients: ws)
             let stats = try model.readStats(ws, lambda: config.lambda)
             lossSum += stats.loss
             correct += stats.correct
@@ -143,12 +147,61 @@ public final class Trainer<B: Backend> {
         return (crossEntropy / n, Double(correct) / n)
     }
 
+    // MARK: Checkpoints
+
+    /// Everything needed to continue this run exactly where it stands: after `epochsDone` epochs.
+    public func checkpoint(dataset: String) throws -> Checkpoint {
+        func floats(_ t: Tensor<B>) throws -> [Float] { try backend.download(t).map { Float($0) } }
+        return Checkpoint(
+            sizes: model.sizes, config: config, dataset: dataset, epoch: epochsDone,
+            parameters: try model.parameters.map { ($0.name, try floats($0.tensor)) },
+            optimizerStep: optimizer.step,
+            optimizerState: try optimizer.namedState(model).map { ($0.name, try floats($0.tensor)) },
+            generatorState: generator.state, trainOrder: trainIndices)
+    }
+
+    /// Continues from `checkpoint`: its parameters, optimiser state, visiting order, generator
+    /// state and epoch count replace this trainer's. The trainer must have been built with the
+    /// checkpoint's configuration and the same training set.
+    public func restore(_ checkpoint: Checkpoint) throws {
+        guard checkpoint.sizes == model.sizes else {
+            throw CheckpointMismatch("the checkpoint's network is \(checkpoint.architecture), this one \(model.sizes.map(String.init).joined(separator: "-"))")
+        }
+        guard checkpoint.trainOrder.count == trainSet.count else {
+            throw CheckpointMismatch("the checkpoint was trained on \(checkpoint.trainOrder.count) examples, this training set has \(trainSet.count)")
+        }
+        guard checkpoint.config.optimizer.kind == config.optimizer.kind,
+              checkpoint.optimizerState.count == optimizer.namedState(model).count else {
+            throw CheckpointMismatch("the checkpoint's optimiser is \(checkpoint.config.optimizer.kind.rawValue), this run's \(config.optimizer.kind.rawValue)")
+        }
+        guard let restored = SeededGenerator(state: checkpoint.generatorState) else {
+            throw CheckpointMismatch("the checkpoint's generator state is invalid")
+        }
+        for ((_, tensor), (_, values)) in zip(model.parameters, checkpoint.parameters) {
+            try backend.upload(values.map { B.Element($0) }, into: tensor)
+        }
+        for ((_, tensor), (_, values)) in zip(optimizer.namedState(model), checkpoint.optimizerState) {
+            try backend.upload(values.map { B.Element($0) }, into: tensor)
+        }
+        optimizer.step = checkpoint.optimizerStep
+        generator = restored
+        trainIndices = checkpoint.trainOrder
+        trainOrder = try backend.makeIndexList(trainIndices)
+        epochsDone = checkpoint.epoch
+    }
+
     private func workspace(_ batchSize: Int) throws -> Workspace<B> {
         if let ws = workspaces[batchSize] { return ws }
         let ws = try Workspace(backend: backend, sizes: model.sizes, batchSize: batchSize)
         workspaces[batchSize] = ws
         return ws
     }
+}
+
+/// A checkpoint that does not fit the run it should continue.
+public struct CheckpointMismatch: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// A duration in seconds, as a Double.

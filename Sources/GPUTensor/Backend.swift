@@ -66,8 +66,17 @@ public protocol Backend: AnyObject {
     func columnSums(_ x: Tensor<Self>, into s: Tensor<Self>) throws
     /// s[i, 0] = Σ_j x[i, j].   x [m, n] -> s [m, 1]
     func rowSums(_ x: Tensor<Self>, into s: Tensor<Self>) throws
-    /// y += alpha · x, the parameter update's building block.   x, y same shape
+    /// y += alpha · x, the parameter update's building block (plain SGD).   x, y same shape
     func scaledAdd(_ alpha: Element, _ x: Tensor<Self>, into y: Tensor<Self>) throws
+    /// Momentum SGD: v = momentum · v + g, then w -= learningRate · v.   w, g, v same shape
+    func momentumStep(_ w: Tensor<Self>, gradient g: Tensor<Self>, velocity v: Tensor<Self>,
+                      learningRate: Element, momentum: Element) throws
+    /// Adam: m = β1·m + (1 − β1)·g; v = β2·v + (1 − β2)·g²;
+    /// w -= learningRate · (m · c1) / (sqrt(v · c2) + ε), with the bias corrections
+    /// c1 = 1 / (1 − β1ᵗ) and c2 = 1 / (1 − β2ᵗ) computed by the caller for step t.   all same shape
+    func adamStep(_ w: Tensor<Self>, gradient g: Tensor<Self>, m: Tensor<Self>, v: Tensor<Self>,
+                  learningRate: Element, beta1: Element, beta2: Element, epsilon: Element,
+                  correction1: Element, correction2: Element) throws
 }
 
 extension Backend {

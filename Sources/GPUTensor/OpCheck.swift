@@ -30,7 +30,7 @@ public struct OpCheck {
 
     public enum Op: String, CaseIterable, Sendable {
         case gatherBatch, matmul, add, relu, reluBackward, softmaxRows, softmaxCrossEntropyBackward
-        case crossEntropyStats, sumOfSquares, columnSums, rowSums, scaledAdd
+        case crossEntropyStats, sumOfSquares, columnSums, rowSums, scaledAdd, momentumStep, adamStep
     }
 
     public struct Row: Sendable {
@@ -78,6 +78,8 @@ public struct OpCheck {
             cases.append(Case(.columnSums, [shape]))
             cases.append(Case(.rowSums, [shape]))
             cases.append(Case(.scaledAdd, [shape, shape]))
+            cases.append(Case(.momentumStep, [shape, shape, shape]))
+            cases.append(Case(.adamStep, [shape, shape, shape, shape]))
         }
         for shape in [Shape(1, 1), Shape(1, 10), Shape(7, 33), Shape(500, 10), Shape(33, 1000)] {
             cases.append(Case(.softmaxRows, [shape]))
@@ -143,10 +145,14 @@ public struct OpCheck {
             return Inputs(tensors: [uniform(c.shapes[0], -40, 40)])
         case .softmaxCrossEntropyBackward, .crossEntropyStats:
             return Inputs(tensors: [probabilities(c.shapes[0]), oneHot(c.shapes[1])])
-        case .scaledAdd:
+        case .scaledAdd, .momentumStep:
             var inputs = Inputs(tensors: c.shapes.map { uniform($0) })
             inputs.alpha = g.uniform(-2, 2)
             return inputs
+        case .adamStep:
+            // w, g, m uniform; the second moment v is positive, as Adam keeps it.
+            return Inputs(tensors: [uniform(c.shapes[0]), uniform(c.shapes[1]), uniform(c.shapes[2]),
+                                    uniform(c.shapes[3], 0.01, 1)])
         default:
             return Inputs(tensors: c.shapes.map { uniform($0) })
         }
@@ -196,6 +202,19 @@ public struct OpCheck {
         case .scaledAdd:
             try be.upload(inputs.tensors[1].map { X.Element($0) }, into: out)
             try be.scaledAdd(X.Element(inputs.alpha), tensors[0], into: out)
+        case .momentumStep:
+            // Updates w (tensors[0]) and the velocity (tensors[2]) in place; both are compared.
+            try be.momentumStep(tensors[0], gradient: tensors[1], velocity: tensors[2],
+                                learningRate: X.Element(0.1), momentum: X.Element(abs(inputs.alpha) / 2))
+            return try (be.download(tensors[0]) + be.download(tensors[2])).map(Double.init)
+        case .adamStep:
+            // Step 3 of Adam with its usual β's: w, m and v are compared.
+            let (b1, b2) = (0.9, 0.999)
+            try be.adamStep(tensors[0], gradient: tensors[1], m: tensors[2], v: tensors[3],
+                            learningRate: X.Element(0.01), beta1: X.Element(b1), beta2: X.Element(b2),
+                            epsilon: X.Element(1e-8), correction1: X.Element(1 / (1 - b1 * b1 * b1)),
+                            correction2: X.Element(1 / (1 - b2 * b2 * b2)))
+            return try (be.download(tensors[0]) + be.download(tensors[2]) + be.download(tensors[3])).map(Double.init)
         }
         return try be.download(out).map(Double.init)
     }

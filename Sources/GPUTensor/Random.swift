@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A seeded, portable random generator: xoshiro256** with its state filled by SplitMix64, as its
 /// authors recommend. Same seed, same numbers, on every machine and every Swift version (the
 /// standard library's generator makes no such promise).
@@ -14,6 +20,15 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
             return z ^ (z >> 31)
         }
         s0 = splitMix(); s1 = splitMix(); s2 = splitMix(); s3 = splitMix()
+    }
+
+    /// The generator's four state words, to save it in a checkpoint and resume exactly there.
+    public var state: [UInt64] { [s0, s1, s2, s3] }
+
+    /// A generator continuing from `state` (four words, not all zero), as `state` returned it.
+    public init?(state: [UInt64]) {
+        guard state.count == 4, state.contains(where: { $0 != 0 }) else { return nil }
+        (s0, s1, s2, s3) = (state[0], state[1], state[2], state[3])
     }
 
     public mutating func next() -> UInt64 {
@@ -33,6 +48,13 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     /// A double uniform in [low, high).
     public mutating func uniform(_ low: Double, _ high: Double) -> Double {
         low + (high - low) * nextUnit()
+    }
+
+    /// A standard normal draw by Box-Muller (one value per pair of uniforms, to keep the stream simple).
+    public mutating func normal() -> Double {
+        let u1 = 1 - nextUnit()   // in (0, 1]: the logarithm stays finite
+        let u2 = nextUnit()
+        return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
     }
 
     /// An integer uniform in 0..<bound, without modulo bias (Lemire's method).

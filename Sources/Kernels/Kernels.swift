@@ -10,6 +10,7 @@ public enum KernelSources {
         ("elementwise.cl", text(PackageResources.elementwise_cl)),
         ("softmax.cl", text(PackageResources.softmax_cl)),
         ("reduce.cl", text(PackageResources.reduce_cl)),
+        ("optimizer.cl", text(PackageResources.optimizer_cl)),
     ]
 
     private static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }

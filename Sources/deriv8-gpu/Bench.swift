@@ -17,8 +17,7 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var backendOptions: BackendOptions
 
-    @Option(help: ArgumentHelp("Folder with the four MNIST IDX files.", valueName: "dir"))
-    var data = "datasets/mnist"
+    @OptionGroup var dataOptions: DataOptions
 
     @Option(help: "Timed epochs after the warm-up.")
     var epochs = 10
@@ -38,7 +37,6 @@ struct Bench: ParsableCommand {
     func validate() throws {
         try positive(epochs, "--epochs")
         try positive(batchSize, "--batch-size")
-        try requireDirectory(data, flag: "--data")
         if profile && backendOptions.backend == .cpu {
             throw ValidationError("--profile reads OpenCL profiling events; use it with --backend opencl")
         }
@@ -55,7 +53,7 @@ struct BenchJob: BackendJob {
     func run<B: Backend>(on backend: B) throws {
         let clock = ContinuousClock()
         let loadStart = clock.now
-        _ = try MNIST.load(from: command.data)   // timed on its own; the trainer loads its own copy
+        _ = try MNIST.load(from: command.dataOptions.folder)   // timed on its own; the trainer loads its own copy
         let loadSeconds = seconds(clock.now - loadStart)
         var config = TrainingConfig()
         config.batchSize = command.batchSize
@@ -66,7 +64,7 @@ struct BenchJob: BackendJob {
             guard let profiler else { throw ValidationError("--profile needs --backend opencl") }
             profiler.setProfiling(true)
         }
-        let trainer = try makeTrainer(backend: backend, config: config, data: command.data, trainLimit: nil, testLimit: nil)
+        let trainer = try makeTrainer(backend: backend, config: config, data: command.dataOptions.folder, trainLimit: nil, testLimit: nil)
         let (trainCount, testCount) = (trainer.trainSet.count, trainer.testSet.count)
         try backend.synchronize()
         let setupSeconds = seconds(clock.now - setupStart)

@@ -19,7 +19,7 @@ struct Deriv8GPU: ParsableCommand {
             Exit codes: 0 success; 64 bad flags or values; 1 runtime failure (unreadable data, \
             a failed gradient check).
             """,
-        subcommands: [Train.self, GradCheck.self, Check.self, Devices.self, Bench.self],
+        subcommands: [Train.self, Eval.self, Predict.self, GradCheck.self, Check.self, Devices.self, Bench.self],
         defaultSubcommand: Train.self)
 
     /// Parses and runs like ArgumentParser's own `main`, except that a failure prints a single

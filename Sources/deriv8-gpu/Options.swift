@@ -94,3 +94,24 @@ func positive(_ value: Int, _ flag: String) throws {
 func positive(_ value: Double, _ flag: String) throws {
     guard value > 0, value.isFinite else { throw ValidationError("\(flag) must be a positive number, got \(value)") }
 }
+
+/// Which data set, and where its four IDX files are.
+struct DataOptions: ParsableArguments {
+    @Option(help: "The data set: mnist, or fashion-mnist (Debian's dataset-fashion-mnist package).")
+    var dataset: DatasetKind = .mnist
+
+    @Option(help: ArgumentHelp("Folder with the four IDX files, .gz or raw (default: datasets/mnist, or /usr/share/datasets/fashion-mnist).", valueName: "dir"))
+    var data: String?
+
+    var folder: String { data ?? dataset.defaultFolder }
+
+    func validate() throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            let fix = dataset == .mnist ? "run `make datasets`" : "install Debian's dataset-fashion-mnist"
+            throw ValidationError("--data \(folder): no such folder (\(fix), or pass --data DIR)")
+        }
+    }
+}
+
+extension DatasetKind: ExpressibleByArgument {}

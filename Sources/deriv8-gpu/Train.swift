@@ -14,8 +14,7 @@ struct Train: ParsableCommand {
 
     @OptionGroup var backendOptions: BackendOptions
 
-    @Option(help: ArgumentHelp("Folder with the four MNIST IDX files (.gz or raw).", valueName: "dir"))
-    var data = "datasets/mnist"
+    @OptionGroup var dataOptions: DataOptions
 
     @Option(help: "Passes over the training set.")
     var epochs = 20
@@ -23,8 +22,17 @@ struct Train: ParsableCommand {
     @Option(help: "Examples per gradient step.")
     var batchSize = 500
 
-    @Option(help: "Gradient descent step size.")
-    var learningRate = 0.1
+    @Option(help: "Step size (default: 0.1, or 0.001 with --optimizer adam).")
+    var learningRate: Double?
+
+    @Option(help: "Update rule: sgd (the reference), momentum or adam.")
+    var optimizer: OptimizerKind = .sgd
+
+    @Option(help: "Momentum coefficient μ for --optimizer momentum.")
+    var momentum = 0.9
+
+    @Option(name: .customLong("init"), help: "Initial weights: uniform in [-0.5, 0.5] (the reference) or he (normal, variance 2/fan-in).")
+    var initialization: Initialization = .uniform
 
     @Option(name: .customLong("lambda"), help: "L2 strength: loss += λ/(2·batch) · Σ w².")
     var lambda = 0.01
@@ -50,14 +58,20 @@ struct Train: ParsableCommand {
     @Flag(help: "Print one JSON object per epoch on stdout and nothing else (fractions, not percents).")
     var json = false
 
+    @Option(help: ArgumentHelp("Write the model and training state to this safetensors file after every epoch (atomically).", valueName: "path"))
+    var save: String?
+
+    @Option(help: ArgumentHelp("Continue the run saved in this checkpoint: network, optimiser, seed and order come from it; --epochs is the total to reach.", valueName: "path"))
+    var resume: String?
+
     func validate() throws {
         try positive(epochs, "--epochs")
         try positive(batchSize, "--batch-size")
-        try positive(learningRate, "--learning-rate")
+        if let learningRate { try positive(learningRate, "--learning-rate") }
+        guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
         guard lambda >= 0, lambda.isFinite else { throw ValidationError("--lambda must be >= 0, got \(lambda)") }
         if let trainLimit { try positive(trainLimit, "--train-limit") }
         if let testLimit { try positive(testLimit, "--test-limit") }
-        try requireDirectory(data, flag: "--data")
     }
 
     var config: TrainingConfig {
@@ -65,7 +79,10 @@ struct Train: ParsableCommand {
         c.hidden = hidden.widths
         c.epochs = epochs
         c.batchSize = batchSize
-        c.learningRate = learningRate
+        c.learningRate = learningRate ?? optimizer.defaultLearningRate
+        c.optimizer.kind = optimizer
+        c.optimizer.momentum = momentum
+        c.initialization = initialization
         c.lambda = lambda
         c.seed = seed
         c.shuffle = shuffle
@@ -73,47 +90,62 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        try backendOptions.run(TrainingJob(command: self))
+        var checkpoint: Checkpoint?
+        if let resume {
+            let saved = try Checkpoint.read(resume)
+            guard saved.dataset == dataOptions.dataset.rawValue else {
+                throw ValidationError("\(resume) was trained on \(saved.dataset); pass --dataset \(saved.dataset)")
+            }
+            checkpoint = saved
+        }
+        try backendOptions.run(TrainingJob(command: self, checkpoint: checkpoint))
     }
 }
 
 struct TrainingJob: BackendJob {
     let command: Train
+    let checkpoint: Checkpoint?
 
     func run<B: Backend>(on backend: B) throws {
-        let (config, data, epochs) = (command.config, command.data, command.epochs)
-        let (batchSize, learningRate, lambda) = (command.batchSize, command.learningRate, command.lambda)
-        let (shuffle, seed, results, json) = (command.shuffle, command.seed, command.results, command.json)
+        let config = checkpoint?.config ?? command.config
+        let (data, epochs) = (command.dataOptions.folder, command.epochs)
+        let (batchSize, learningRate, lambda) = (config.batchSize, config.learningRate, config.lambda)
+        let (shuffle, seed, results, json) = (config.shuffle, config.seed, command.results, command.json)
         let trainer = try makeTrainer(backend: backend, config: config, data: data,
                                       trainLimit: command.trainLimit, testLimit: command.testLimit)
+        if let checkpoint { try trainer.restore(checkpoint) }
         let (train, test) = (trainer.trainSet, trainer.testSet)
         let record = try RunRecord(directory: results, backend: backend.name, device: backend.deviceDescription,
                                    config: config, trainCount: train.count, testCount: test.count,
                                    dataDirectory: data)
         var out = EpochPrinter(json: json, backend: backend.name, epochs: epochs)
-        out.header([
+        var header: [(String, String)] = [
             ("backend", backend.deviceDescription),
             ("network", trainer.model.sizes.map(String.init).joined(separator: "-")),
             ("data", "\(data): \(train.count) train, \(test.count) test"),
-            ("training", "\(epochs) epochs, batch \(batchSize) (\(trainer.batchesPerEpoch) per epoch), lr \(learningRate), λ \(lambda), shuffle \(shuffle.rawValue), seed \(seed)"),
+            ("training", "\(epochs) epochs, batch \(batchSize) (\(trainer.batchesPerEpoch) per epoch), \(config.optimizer.kind.rawValue) lr \(learningRate), λ \(lambda), init \(config.initialization.rawValue), shuffle \(shuffle.rawValue), seed \(seed)"),
             ("results", record.folder.path),
-        ])
-        for _ in 0..<epochs {
+        ]
+        if let resume = command.resume { header.append(("resumed", "\(resume) after epoch \(trainer.epochsDone)")) }
+        if let save = command.save { header.append(("saving", save)) }
+        out.header(header)
+        if trainer.epochsDone >= epochs {
+            printError("note: \(command.resume ?? "") already holds \(trainer.epochsDone) epochs; ask for more with --epochs")
+        }
+        while trainer.epochsDone < epochs {
             let result = try trainer.runEpoch(progress: { out.progress($0) })
             try record.append(result)
+            if let save = command.save {
+                try trainer.checkpoint(dataset: command.dataOptions.dataset.rawValue).write(to: save)
+            }
             out.epoch(result)
         }
     }
 }
 
-func requireDirectory(_ path: String, flag: String) throws {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-        throw ValidationError("\(flag) \(path): no such folder (run `make datasets` first, or pass \(flag) DIR)")
-    }
-}
-
 extension ShufflePolicy: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
+extension Initialization: ExpressibleByArgument {}
 
 /// Loads the data and builds the trainer. The host arrays are released when this returns, so an
 /// OpenCL run does not keep a second copy of the data set in host memory.

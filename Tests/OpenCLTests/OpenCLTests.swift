@@ -106,3 +106,14 @@ func expectClose(_ actual: [Double], _ expected: [Double], atol: Double = 1e-6, 
     let result = Closeness(actual, expected, atol: atol, rtol: rtol)
     if !result.passed { Issue.record("\(label): \(result.summary)", sourceLocation: sourceLocation) }
 }
+
+@Suite("OpenCL optimiser ops")
+struct OpenCLOptimizerTests {
+    @Test("momentum and adam on OpenCL equal the CPU backend's hand-checked ops, in double")
+    func sameAsCPU() throws {
+        let rows = try OpCheck().run(OpenCLBackend<Double>(deviceIndex: openCLDeviceIndex()), against: CPUBackend<Double>(),
+                                     cases: OpCheck.standardCases.filter { $0.op == .momentumStep || $0.op == .adamStep })
+        #expect(rows.count == 8)
+        for row in rows where !row.passed { Issue.record("\(row.op) \(row.shapes): \(row.closeness.summary)") }
+    }
+}

@@ -293,6 +293,30 @@ public final class CPUBackend<T: TensorElement>: Backend {
         for i in 0..<x.count { py[i] += alpha * px[i] }
     }
 
+    @_specialize(where T == Float)
+    public func momentumStep(_ w: Tensor<CPUBackend<T>>, gradient g: Tensor<CPUBackend<T>>, velocity v: Tensor<CPUBackend<T>>,
+                             learningRate: T, momentum: T) throws {
+        try ShapeChecks.same("momentumStep", [("w", w.shape), ("g", g.shape), ("v", v.shape)])
+        let pw = w.storage.pointer, pg = g.storage.pointer, pv = v.storage.pointer
+        for i in 0..<w.count {
+            pv[i] = momentum * pv[i] + pg[i]
+            pw[i] -= learningRate * pv[i]
+        }
+    }
+
+    @_specialize(where T == Float)
+    public func adamStep(_ w: Tensor<CPUBackend<T>>, gradient g: Tensor<CPUBackend<T>>, m: Tensor<CPUBackend<T>>,
+                         v: Tensor<CPUBackend<T>>, learningRate: T, beta1: T, beta2: T, epsilon: T,
+                         correction1: T, correction2: T) throws {
+        try ShapeChecks.same("adamStep", [("w", w.shape), ("g", g.shape), ("m", m.shape), ("v", v.shape)])
+        let pw = w.storage.pointer, pg = g.storage.pointer, pm = m.storage.pointer, pv = v.storage.pointer
+        for i in 0..<w.count {
+            pm[i] = beta1 * pm[i] + (1 - beta1) * pg[i]
+            pv[i] = beta2 * pv[i] + (1 - beta2) * pg[i] * pg[i]
+            pw[i] -= learningRate * (pm[i] * correction1) / ((pv[i] * correction2).squareRoot() + epsilon)
+        }
+    }
+
     /// A tensor's memory as Float, for the tuned kernels (only used when T is Float).
     @inline(__always)
     private func floats(_ t: Tensor<CPUBackend<T>>) -> UnsafeMutablePointer<Float> { floats(t.storage.pointer) }

@@ -26,6 +26,8 @@ enum KernelName: String, CaseIterable {
     case columnSums = "column_sums"
     case rowSums = "row_sums"
     case sumOfSquares = "sum_of_squares"
+    case momentumStep = "momentum_step"
+    case adamStep = "adam_step"
 }
 
 /// The backend that runs every op as an OpenCL kernel compiled at run time, on any OpenCL 1.2
@@ -144,7 +146,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
 
     // MARK: Launching
 
-    private enum Argument {
+    fileprivate enum Argument {
         case buffer(CLBuffer)
         case int(Int)
         case real(T)
@@ -182,7 +184,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     }
 
     /// One-dimensional launch over n items, 64 to a group.
-    private func launch1D(_ kernel: KernelName, _ n: Int, _ arguments: [Argument]) throws {
+    fileprivate func launch1D(_ kernel: KernelName, _ n: Int, _ arguments: [Argument]) throws {
         try launch(kernel, global: [n], local: [min(64, device.info.maxWorkGroupSize)], arguments)
     }
 
@@ -297,6 +299,26 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     public func scaledAdd(_ alpha: T, _ x: Tensor<OpenCLBackend<T>>, into y: Tensor<OpenCLBackend<T>>) throws {
         try ShapeChecks.same("scaledAdd", [("x", x.shape), ("y", y.shape)])
         try launch1D(.scaledAdd, x.count, [.int(x.count), .real(alpha), .buffer(x.storage), .buffer(y.storage)])
+    }
+}
+
+extension OpenCLBackend {
+    public func momentumStep(_ w: Tensor<OpenCLBackend<T>>, gradient g: Tensor<OpenCLBackend<T>>,
+                             velocity v: Tensor<OpenCLBackend<T>>, learningRate: T, momentum: T) throws {
+        try ShapeChecks.same("momentumStep", [("w", w.shape), ("g", g.shape), ("v", v.shape)])
+        try launch1D(.momentumStep, w.count, [
+            .int(w.count), .real(learningRate), .real(momentum), .buffer(w.storage), .buffer(g.storage), .buffer(v.storage),
+        ])
+    }
+
+    public func adamStep(_ w: Tensor<OpenCLBackend<T>>, gradient g: Tensor<OpenCLBackend<T>>, m: Tensor<OpenCLBackend<T>>,
+                         v: Tensor<OpenCLBackend<T>>, learningRate: T, beta1: T, beta2: T, epsilon: T,
+                         correction1: T, correction2: T) throws {
+        try ShapeChecks.same("adamStep", [("w", w.shape), ("g", g.shape), ("m", m.shape), ("v", v.shape)])
+        try launch1D(.adamStep, w.count, [
+            .int(w.count), .real(learningRate), .real(beta1), .real(beta2), .real(epsilon), .real(correction1),
+            .real(correction2), .buffer(w.storage), .buffer(g.storage), .buffer(m.storage), .buffer(v.storage),
+        ])
     }
 }
 

@@ -1,0 +1,80 @@
+import Foundation
+import GPUTensor
+
+/// How parameters are updated from their gradients.
+public enum OptimizerKind: String, CaseIterable, Codable, Sendable {
+    /// Plain gradient descent, θ -= lr · dθ (the reference).
+    case sgd
+    /// Heavy-ball momentum: v = μ·v + dθ; θ -= lr · v.
+    case momentum
+    /// Adam (Kingma and Ba) with bias correction.
+    case adam
+
+    /// The learning rate used when none is given: the reference's 0.1, Adam's usual 0.001.
+    public var defaultLearningRate: Double { self == .adam ? 0.001 : 0.1 }
+}
+
+/// The optimiser's settings; the defaults are the usual ones.
+public struct OptimizerConfig: Codable, Sendable, Equatable {
+    public var kind = OptimizerKind.sgd
+    public var momentum = 0.9
+    public var beta1 = 0.9
+    public var beta2 = 0.999
+    public var epsilon = 1e-8
+
+    public init() {}
+}
+
+/// The update rule and its state (velocities, or Adam's moments), on the backend. The state is
+/// kept per parameter in `MLP.parameters` order and can be saved and restored with a checkpoint.
+public final class Optimizer<B: Backend> {
+    public let config: OptimizerConfig
+    public let learningRate: Double
+    /// Updates done so far (Adam's t).
+    public internal(set) var step = 0
+    /// Per parameter: [] for SGD, [velocity] for momentum, [m, v] for Adam; zeros at first.
+    public let slots: [[Tensor<B>]]
+
+    public init(config: OptimizerConfig, learningRate: Double, model: MLP<B>) throws {
+        self.config = config
+        self.learningRate = learningRate
+        let count = config.kind == .sgd ? 0 : config.kind == .momentum ? 1 : 2
+        slots = try model.parameters.map { parameter in
+            try (0..<count).map { _ in try model.backend.makeTensor(parameter.tensor.shape) }
+        }
+    }
+
+    /// The state's tensors with their checkpoint names: "momentum.w1", "adam.m.w1", "adam.v.w1", ...
+    public func namedState(_ model: MLP<B>) -> [(name: String, tensor: Tensor<B>)] {
+        zip(model.parameters, slots).flatMap { parameter, tensors in
+            tensors.enumerated().map { index, tensor in
+                let prefix = config.kind == .momentum ? "momentum" : index == 0 ? "adam.m" : "adam.v"
+                return ("\(prefix).\(parameter.name)", tensor)
+            }
+        }
+    }
+
+    /// Applies one update to every parameter from the gradients in `ws` (dw, db).
+    public func update(_ model: MLP<B>, gradients ws: Workspace<B>) throws {
+        step += 1
+        let be = model.backend
+        let lr = B.Element(learningRate)
+        let gradients = (0..<model.layerCount).flatMap { [ws.dw[$0], ws.db[$0]] }
+        for (p, (parameter, gradient)) in zip(model.parameters, gradients).enumerated() {
+            switch config.kind {
+            case .sgd:
+                try be.scaledAdd(-lr, gradient, into: parameter.tensor)
+            case .momentum:
+                try be.momentumStep(parameter.tensor, gradient: gradient, velocity: slots[p][0],
+                                    learningRate: lr, momentum: B.Element(config.momentum))
+            case .adam:
+                let t = Double(step)
+                try be.adamStep(parameter.tensor, gradient: gradient, m: slots[p][0], v: slots[p][1],
+                                learningRate: lr, beta1: B.Element(config.beta1), beta2: B.Element(config.beta2),
+                                epsilon: B.Element(config.epsilon),
+                                correction1: B.Element(1 / (1 - pow(config.beta1, t))),
+                                correction2: B.Element(1 / (1 - pow(config.beta2, t))))
+            }
+        }
+    }
+}

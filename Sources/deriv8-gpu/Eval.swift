@@ -1,0 +1,65 @@
+import ArgumentParser
+import Deriv8
+import Foundation
+import GPUTensor
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a saved model on the test set: accuracy, confusion matrix, precision and recall.")
+
+    @OptionGroup var backendOptions: BackendOptions
+    @OptionGroup var dataOptions: DataOptions
+
+    @Option(help: ArgumentHelp("A checkpoint written by `train --save`.", valueName: "path"))
+    var model: String
+
+    @Flag(help: "Print one JSON object (accuracy, confusion, precision, recall) instead of tables.")
+    var json = false
+
+    func run() throws {
+        let checkpoint = try Checkpoint.read(model)
+        try backendOptions.run(EvalJob(command: self, checkpoint: checkpoint))
+    }
+}
+
+struct EvalJob: BackendJob {
+    let command: Eval
+    let checkpoint: Checkpoint
+
+    func run<B: Backend>(on backend: B) throws {
+        let test = try MNIST.load(from: command.dataOptions.folder).test
+        guard test.features == checkpoint.sizes[0] else {
+            throw ValidationError("\(command.model) expects \(checkpoint.sizes[0]) inputs; the test images have \(test.features)")
+        }
+        let matrix = try Predictor(checkpoint: checkpoint, backend: backend).evaluate(test)
+        let names = command.dataOptions.dataset.classNames
+        let classes = matrix.counts.indices
+        if command.json {
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.sortedKeys]
+            let report = EvalReport(model: command.model, backend: backend.deviceDescription, examples: matrix.total,
+                                accuracy: matrix.accuracy, confusion: matrix.counts,
+                                precision: classes.map(matrix.precision), recall: classes.map(matrix.recall))
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            return
+        }
+        print("model     \(command.model) (\(checkpoint.architecture), \(checkpoint.epoch) epochs, \(checkpoint.config.optimizer.kind.rawValue))")
+        print("backend   \(backend.deviceDescription)")
+        print(String(format: "accuracy  %.2f%% (%d of %d test examples)", 100 * matrix.accuracy, matrix.correct, matrix.total))
+        print("\nconfusion matrix (rows: true class, columns: predicted)")
+        let short = names.map { String($0.prefix(7)) }
+        printTable([[""] + short] + classes.map { c in [short[c]] + matrix.counts[c].map(String.init) })
+        print("")
+        func percent(_ x: Double?) -> String { x.map { String(format: "%.2f%%", 100 * $0) } ?? "-" }
+        printTable([["class", "precision", "recall", "examples"]] + classes.map { c in
+            [names[c], percent(matrix.precision(c)), percent(matrix.recall(c)), String(matrix.counts[c].reduce(0, +))]
+        })
+    }
+}
+
+/// What `eval --json` prints.
+struct EvalReport: Encodable {
+    let model: String, backend: String, examples: Int, accuracy: Double
+    let confusion: [[Int]], precision: [Double?], recall: [Double?]
+}

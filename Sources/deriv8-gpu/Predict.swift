@@ -1,0 +1,110 @@
+import ArgumentParser
+import Deriv8
+import Foundation
+import GPUTensor
+
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Classify test-set images or 28x28 PGM files with a saved model.",
+        discussion: """
+            Prints each image as text, the predicted class and the three most probable classes.
+            PGM files (binary P5 or plain P2) must be 28x28 grayscale with the digit light on a \
+            dark background, as in MNIST; --invert flips dark-on-light drawings.
+
+            Examples:
+              deriv8-gpu predict --model model.safetensors --index 0,1,2
+              deriv8-gpu predict --model model.safetensors --image seven.pgm --invert
+            """)
+
+    @OptionGroup var backendOptions: BackendOptions
+    @OptionGroup var dataOptions: DataOptions
+
+    @Option(help: ArgumentHelp("A checkpoint written by `train --save`.", valueName: "path"))
+    var model: String
+
+    @Option(help: ArgumentHelp("Test-set indices, comma-separated.", valueName: "i,j,..."))
+    var index: ImageIndices?
+
+    @Option(help: ArgumentHelp("PGM files, comma-separated.", valueName: "file,..."))
+    var image: String?
+
+    @Flag(help: "Invert PGM images (for dark strokes on a light background).")
+    var invert = false
+
+    func validate() throws {
+        guard (index == nil) != (image == nil) else { throw ValidationError("give either --index or --image") }
+    }
+
+    func run() throws {
+        let checkpoint = try Checkpoint.read(model)
+        var pixels: [UInt8] = [], labels: [UInt8?] = [], titles: [String] = []
+        if let index {
+            let test = try MNIST.load(from: dataOptions.folder).test
+            for i in index.values {
+                guard i < test.count else { throw ValidationError("--index \(i) is outside the test set's \(test.count) images") }
+                pixels += test.pixels[(i * test.features)..<((i + 1) * test.features)]
+                labels.append(test.labels[i])
+                titles.append("test image \(i)")
+            }
+        } else if let image {
+            for path in image.split(separator: ",").map(String.init) {
+                let picture = try PGM.read(path)
+                guard picture.width * picture.height == checkpoint.sizes[0], picture.width == 28 || checkpoint.sizes[0] != 784 else {
+                    throw DataFileError(path: path, problem: "is \(picture.width)x\(picture.height); the model takes 28x28 images")
+                }
+                pixels += invert ? picture.pixels.map { 255 - $0 } : picture.pixels
+                labels.append(nil)
+                titles.append(path)
+            }
+        }
+        try backendOptions.run(PredictJob(checkpoint: checkpoint, names: dataOptions.dataset.classNames,
+                                          pixels: pixels, labels: labels, titles: titles))
+    }
+}
+
+struct PredictJob: BackendJob {
+    let checkpoint: Checkpoint
+    let names: [String]
+    let pixels: [UInt8]
+    let labels: [UInt8?]
+    let titles: [String]
+
+    func run<B: Backend>(on backend: B) throws {
+        let features = checkpoint.sizes[0]
+        let all = try Predictor(checkpoint: checkpoint, backend: backend).probabilities(pixels: pixels, count: titles.count)
+        for (n, probs) in all.enumerated() {
+            print(titles[n])
+            let side = Int(Double(features).squareRoot())
+            if side * side == features { print(asciiArt(Array(pixels[(n * features)..<((n + 1) * features)]), side: side)) }
+            let ranked = probs.indices.sorted { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && $0 < $1) }
+            let truth = labels[n].map { "  (true: \(names[Int($0)]))" } ?? ""
+            print("predicted \(names[ranked[0]])\(truth)")
+            for c in ranked.prefix(3) { print(String(format: "  %-12@ %6.2f%%", names[c] as NSString, 100 * probs[c])) }
+            print("")
+        }
+    }
+}
+
+/// The image as text, two characters per pixel so it keeps its proportions; darker to lighter
+/// pixels use denser characters.
+func asciiArt(_ pixels: [UInt8], side: Int) -> String {
+    let ramp = Array(" .:-=+*#%@")
+    return (0..<side).map { row in
+        String((0..<side).flatMap { col -> [Character] in
+            let c = ramp[Int(pixels[row * side + col]) * (ramp.count - 1) / 255]
+            return [c, c]
+        })
+    }.joined(separator: "\n")
+}
+
+/// A comma-separated list of non-negative integers, e.g. `0,1,2`.
+struct ImageIndices: ExpressibleByArgument {
+    let values: [Int]
+
+    init?(argument: String) {
+        let parts = argument.split(separator: ",", omittingEmptySubsequences: false)
+        let values = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, values.count == parts.count, values.allSatisfy({ $0 >= 0 }) else { return nil }
+        self.values = values
+    }
+}
