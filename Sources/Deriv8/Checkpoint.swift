@@ -9,14 +9,18 @@ import GPUTensor
 ///   momentum.w1 ...  or  adam.m.w1, adam.v.w1 ...       the optimiser's state, when it has one
 ///   train_order [count] int32                          the visiting order of the training set
 /// `__metadata__` holds the format, the architecture ("784-32-32-10"), the training configuration
-/// as JSON, the dataset, the epochs done, the optimiser's step and the random generator's state.
+/// as JSON, the dataset, the epochs done (and batches of the next one, after an interruption),
+/// the optimiser's step and the random generator's state.
 public struct Checkpoint: Sendable {
     public static let format = "deriv8-gpu checkpoint 1"
 
     public var sizes: [Int]
     public var config: TrainingConfig
     public var dataset: String
+    /// Whole epochs done.
     public var epoch: Int
+    /// Batches of the next epoch already done (non-zero only after an interruption).
+    public var batch: Int
     /// w1, b1, w2, b2, ... as float32, in that order.
     public var parameters: [(name: String, values: [Float])]
     public var optimizerStep: Int
@@ -60,6 +64,7 @@ public struct Checkpoint: Sendable {
             "config": String(decoding: try encoder.encode(config), as: UTF8.self),
             "dataset": dataset,
             "epoch": String(epoch),
+            "batch": String(batch),
             "optimizer_step": String(optimizerStep),
             "rng_state": generatorState.map { String($0, radix: 16) }.joined(separator: ","),
         ]
@@ -98,6 +103,7 @@ public struct Checkpoint: Sendable {
             config = try decoder.decode(TrainingConfig.self, from: Data((metadata["config"] ?? "").utf8))
         } catch { throw fail("metadata config is missing or not a training configuration") }
         guard let epoch = metadata["epoch"].flatMap(Int.init), epoch >= 0 else { throw fail("metadata epoch is missing or not a count") }
+        guard let batch = metadata["batch"].flatMap(Int.init), batch >= 0 else { throw fail("metadata batch is missing or not a count") }
         guard let step = metadata["optimizer_step"].flatMap(Int.init), step >= 0 else { throw fail("metadata optimizer_step is missing or not a count") }
         let words = (metadata["rng_state"] ?? "").split(separator: ",").compactMap { UInt64($0, radix: 16) }
         guard SeededGenerator(state: words) != nil else { throw fail("metadata rng_state is not four hexadecimal words") }
@@ -130,7 +136,7 @@ public struct Checkpoint: Sendable {
         if let extra = tensors.keys.sorted().first(where: { !expected.contains($0) }) {
             throw fail("unexpected tensor \(extra) for a \(config.optimizer.kind.rawValue) checkpoint")
         }
-        return Checkpoint(sizes: sizes, config: config, dataset: metadata["dataset"] ?? "mnist", epoch: epoch,
+        return Checkpoint(sizes: sizes, config: config, dataset: metadata["dataset"] ?? "mnist", epoch: epoch, batch: batch,
                           parameters: parameters, optimizerStep: step, optimizerState: state,
                           generatorState: words, trainOrder: order)
     }

@@ -64,6 +64,13 @@ public final class Trainer<B: Backend> {
     public let trainSet: ExampleSet<B>
     public let testSet: ExampleSet<B>
     public private(set) var epochsDone = 0
+    /// The batch the next epoch starts at: 0, unless a run was interrupted inside an epoch.
+    public private(set) var nextBatch = 0
+    /// Asked after every batch; when it answers true the epoch stops there and `runEpoch`
+    /// throws `TrainingInterrupted` (the state is consistent: a checkpoint resumes at the next batch).
+    public var stopRequested: () -> Bool = { false }
+    /// A batch loss at or above this stops training as diverged (see `TrainingDiverged`).
+    public static var divergenceLoss: Double { 1e6 }
 
     private var generator: SeededGenerator
     private var trainIndices: [Int32]
@@ -96,14 +103,15 @@ public final class Trainer<B: Backend> {
     /// Runs the next epoch and evaluates on the test set. `progress` is called after every batch.
     public func runEpoch(progress: (BatchProgress) -> Void = { _ in }) throws -> EpochResult {
         let epoch = epochsDone + 1
-        if config.shuffle == .everyEpoch && epoch > 1 {
+        if config.shuffle == .everyEpoch && epoch > 1 && nextBatch == 0 {
             generator.shuffle(&trainIndices)
             trainOrder = try backend.makeIndexList(trainIndices)
         }
         let clock = ContinuousClock()
         let started = clock.now
         var lossSum = 0.0, correct = 0, seen = 0
-        for batch in 0..<batchesPerEpoch {
+        let firstBatch = nextBatch
+        for batch in firstBatch..<batchesPerEpoch {
             let start = batch * config.batchSize
             let ws = try workspace(min(config.batchSize, trainSet.count - start))
             try backend.gatherBatch(trainSet, order: trainOrder, start: start, x: ws.x, y: ws.y)
@@ -112,18 +120,30 @@ public final class Trainer<B: Backend> {
             try model.backward(ws, lambda: config.lambda)
             try optimizer.update(model, gradients: ws)
             let stats = try model.readStats(ws, lambda: config.lambda)
+            // NaN or infinity, or a loss no working run reaches: the cross-entropy part is at most
+            // about 87 per example (probabilities are clamped), so above `divergenceLoss` the
+            // weights themselves have exploded.
+            guard stats.loss.isFinite, stats.loss < Self.divergenceLoss else {
+                throw TrainingDiverged(epoch: epoch, batch: batch + 1, batchCount: batchesPerEpoch, loss: stats.loss,
+                                       learningRate: config.learningRate)
+            }
             lossSum += stats.loss
             correct += stats.correct
             seen += stats.examples
+            nextBatch = batch + 1
             progress(BatchProgress(epoch: epoch, batch: batch + 1, batchCount: batchesPerEpoch, batchLoss: stats.loss,
-                                   meanLoss: lossSum / Double(batch + 1), accuracy: Double(correct) / Double(seen)))
+                                   meanLoss: lossSum / Double(batch + 1 - firstBatch), accuracy: Double(correct) / Double(seen)))
+            if stopRequested() && batch + 1 < batchesPerEpoch {
+                throw TrainingInterrupted(epoch: epoch, batch: batch + 1, batchCount: batchesPerEpoch)
+            }
         }
+        nextBatch = 0
         try backend.synchronize()
         let trained = clock.now
         let (testLoss, testAccuracy) = try evaluate(testSet, order: testOrder)
         let evaluated = clock.now
         epochsDone = epoch
-        return EpochResult(epoch: epoch, trainLoss: lossSum / Double(batchesPerEpoch),
+        return EpochResult(epoch: epoch, trainLoss: lossSum / Double(batchesPerEpoch - firstBatch),
                            trainAccuracy: Double(correct) / Double(seen),
                            testLoss: testLoss, testAccuracy: testAccuracy,
                            trainSeconds: seconds(trained - started), evalSeconds: seconds(evaluated - trained))
@@ -153,7 +173,7 @@ public final class Trainer<B: Backend> {
     public func checkpoint(dataset: String) throws -> Checkpoint {
         func floats(_ t: Tensor<B>) throws -> [Float] { try backend.download(t).map { Float($0) } }
         return Checkpoint(
-            sizes: model.sizes, config: config, dataset: dataset, epoch: epochsDone,
+            sizes: model.sizes, config: config, dataset: dataset, epoch: epochsDone, batch: nextBatch,
             parameters: try model.parameters.map { ($0.name, try floats($0.tensor)) },
             optimizerStep: optimizer.step,
             optimizerState: try optimizer.namedState(model).map { ($0.name, try floats($0.tensor)) },
@@ -188,6 +208,10 @@ public final class Trainer<B: Backend> {
         trainIndices = checkpoint.trainOrder
         trainOrder = try backend.makeIndexList(trainIndices)
         epochsDone = checkpoint.epoch
+        guard checkpoint.batch < batchesPerEpoch else {
+            throw CheckpointMismatch("the checkpoint stopped at batch \(checkpoint.batch), but an epoch here has \(batchesPerEpoch)")
+        }
+        nextBatch = checkpoint.batch
     }
 
     private func workspace(_ batchSize: Int) throws -> Workspace<B> {
@@ -195,6 +219,33 @@ public final class Trainer<B: Backend> {
         let ws = try Workspace(backend: backend, sizes: model.sizes, batchSize: batchSize)
         workspaces[batchSize] = ws
         return ws
+    }
+}
+
+/// Training stopped on request (Ctrl-C, SIGTERM) after `batch` of `batchCount` batches of `epoch`.
+public struct TrainingInterrupted: Error, CustomStringConvertible {
+    public let epoch: Int
+    public let batch: Int
+    public let batchCount: Int
+
+    public init(epoch: Int, batch: Int, batchCount: Int) {
+        (self.epoch, self.batch, self.batchCount) = (epoch, batch, batchCount)
+    }
+
+    public var description: String { "interrupted in epoch \(epoch) after batch \(batch) of \(batchCount)" }
+}
+
+/// The loss became NaN or infinite: the weights are lost, and continuing is pointless.
+public struct TrainingDiverged: Error, CustomStringConvertible {
+    public let epoch: Int
+    public let batch: Int
+    public let batchCount: Int
+    public let loss: Double
+    public let learningRate: Double
+    public var description: String {
+        "training diverged: the loss is \(loss) at epoch \(epoch), batch \(batch) of \(batchCount)"
+            + (loss.isFinite ? " (the weights have exploded)" : "") + "; "
+            + "try a smaller --learning-rate than \(learningRate) (the reference uses 0.1, Adam 0.001)"
     }
 }
 

@@ -40,12 +40,16 @@ struct EpochPrinter {
         progressShown = true
     }
 
+    /// Erases the progress line, if one is shown.
+    mutating func clearProgress() {
+        guard progressShown else { return }
+        var stderr = StandardError()
+        print("\r\u{1B}[K", terminator: "", to: &stderr)
+        progressShown = false
+    }
+
     mutating func epoch(_ r: EpochResult) {
-        if progressShown {
-            var stderr = StandardError()
-            print("\r\u{1B}[K", terminator: "", to: &stderr)
-            progressShown = false
-        }
+        clearProgress()
         if json {
             print(jsonLine(r))
         } else {

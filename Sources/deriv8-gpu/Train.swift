@@ -132,13 +132,31 @@ struct TrainingJob: BackendJob {
         if trainer.epochsDone >= epochs {
             printError("note: \(command.resume ?? "") already holds \(trainer.epochsDone) epochs; ask for more with --epochs")
         }
-        while trainer.epochsDone < epochs {
-            let result = try trainer.runEpoch(progress: { out.progress($0) })
-            try record.append(result)
-            if let save = command.save {
-                try trainer.checkpoint(dataset: command.dataOptions.dataset.rawValue).write(to: save)
+        let dataset = command.dataOptions.dataset.rawValue
+        Signals.install()
+        trainer.stopRequested = { Signals.received != 0 }
+        do {
+            while trainer.epochsDone < epochs {
+                let result = try trainer.runEpoch(progress: { out.progress($0) })
+                try record.append(result)
+                if let save = command.save { try trainer.checkpoint(dataset: dataset).write(to: save) }
+                out.epoch(result)
+                if Signals.received != 0 && trainer.epochsDone < epochs {
+                    throw TrainingInterrupted(epoch: trainer.epochsDone, batch: trainer.batchesPerEpoch,
+                                              batchCount: trainer.batchesPerEpoch)
+                }
             }
-            out.epoch(result)
+        } catch let stop as TrainingInterrupted {
+            out.clearProgress()
+            var message = "deriv8-gpu: \(stop)"
+            if let save = command.save {
+                try trainer.checkpoint(dataset: dataset).write(to: save)
+                message += "; saved \(save): continue with --resume \(save)"
+            } else {
+                message += "; nothing saved (pass --save PATH to keep interrupted runs)"
+            }
+            printError(message)
+            throw ExitCode(128 + Signals.received)
         }
     }
 }
