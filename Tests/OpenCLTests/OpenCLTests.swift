@@ -117,3 +117,31 @@ struct OpenCLOptimizerTests {
         for row in rows where !row.passed { Issue.record("\(row.op) \(row.shapes): \(row.closeness.summary)") }
     }
 }
+
+@Suite("OpenCL handles")
+struct OpenCLHandleTests {
+    @Test("a training run leaks no OpenCL objects: counts stay flat across epochs and return when the run ends")
+    func noLeaks() throws {
+        let mnist = try MNIST.load(from: mnistFolder())
+        var config = TrainingConfig()
+        config.shuffle = .everyEpoch   // a new index buffer every epoch: the old one must go
+        config.optimizer.kind = .adam
+        // The device's context, queue and program live for the process (built once); make sure
+        // they exist before counting.
+        _ = try OpenCLBackend<Float>(deviceIndex: openCLDeviceIndex())
+        let before = OpenCLObjectCounts.current
+        var afterEpochs: [[String: Int]] = []
+        do {
+            let backend = try OpenCLBackend<Float>(deviceIndex: openCLDeviceIndex())
+            let trainer = try Trainer(backend: backend, config: config, train: mnist.train.prefix(2_000),
+                                      test: mnist.test.prefix(500))
+            for _ in 0..<3 {
+                _ = try trainer.runEpoch()
+                afterEpochs.append(OpenCLObjectCounts.current)
+            }
+        }
+        #expect(afterEpochs[1] == afterEpochs[2], "objects created per epoch and not released")
+        #expect(OpenCLObjectCounts.current == before, "objects still alive after the backend and trainer are gone")
+        #expect((afterEpochs[2]["buffer"] ?? 0) > (before["buffer"] ?? 0), "the count sees the run's buffers")
+    }
+}

@@ -21,8 +21,9 @@ public enum OpenCLObjectCounts {
     static func created(_ kind: String) { lock.withLock { live[kind, default: 0] += 1 } }
     static func released(_ kind: String) { lock.withLock { live[kind, default: 0] -= 1 } }
 
-    /// Live objects by kind: "context", "queue", "program", "kernel", "buffer".
-    public static var current: [String: Int] { lock.withLock { live } }
+    /// Live objects by kind ("context", "queue", "program", "kernel", "buffer", "event"); kinds
+    /// with none alive are left out.
+    public static var current: [String: Int] { lock.withLock { live.filter { $0.value != 0 } } }
 }
 
 final class CLContext: @unchecked Sendable {
