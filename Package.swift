@@ -59,5 +59,7 @@ let package = Package(
         .testTarget(name: "GPUTensorTests", dependencies: ["GPUTensor"]),
         .testTarget(name: "Deriv8Tests", dependencies: ["Deriv8", "GPUTensor", "CZlib"]),
         .testTarget(name: "OpenCLTests", dependencies: ["Deriv8", "GPUTensor"]),
+        // Runs the built deriv8-gpu binary (depending on it makes `swift test` build it).
+        .testTarget(name: "CLITests", dependencies: ["deriv8-gpu"]),
     ]
 )

@@ -21,7 +21,7 @@ public final class RunRecord {
             suffix += 1
             folder = URL(fileURLWithPath: directory).appendingPathComponent("\(stamp)-\(backend)-seed\(config.seed)-\(suffix)")
         }
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try makeDirectories(folder.path)
         self.folder = folder
         title = "\(folder.lastPathComponent): hidden \(config.hidden.map(String.init).joined(separator: ",")), \(config.optimizer.kind.rawValue), lr \(config.learningRate), batch \(config.batchSize)"
 
@@ -60,5 +60,21 @@ public final class RunRecord {
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyyMMdd-HHmmss"
         return formatter.string(from: Date())
+    }
+}
+
+/// mkdir -p, with a one-line error naming the first path that could not be made.
+func makeDirectories(_ path: String) throws(DataFileError) {
+    var partial = path.hasPrefix("/") ? "" : "."
+    for component in path.split(separator: "/") {
+        partial += "/" + component
+        if mkdir(partial, 0o755) == 0 || errno == EEXIST {
+            var info = stat()
+            guard stat(partial, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw DataFileError(path: partial, problem: "is not a directory; cannot put results under it")
+            }
+            continue
+        }
+        throw DataFileError(path: partial, problem: "cannot create: \(String(cString: strerror(errno)).lowercased())")
     }
 }

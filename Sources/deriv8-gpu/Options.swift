@@ -39,19 +39,22 @@ struct BackendOptions: ParsableArguments {
             try job.run(on: CPUBackend<T>())
         case .opencl:
             try job.run(on: OpenCLBackend<T>(deviceIndex: device))
+        case .auto where device != nil:
+            // Naming a device means that device: no quiet fallback if it is not there.
+            try job.run(on: OpenCLBackend<T>(deviceIndex: device))
         case .auto:
-            let opencl: OpenCLBackend<T>
+            // Only starting OpenCL may fall back; the job's own errors are the job's.
+            let opencl: OpenCLBackend<T>?
             do {
-                guard let index = try device ?? OpenCLBackend<T>.autoDeviceIndex() else {
+                opencl = try OpenCLBackend<T>.autoDeviceIndex().map { try OpenCLBackend<T>(deviceIndex: $0) }
+                if opencl == nil {
                     printError("note: no OpenCL GPU found; using the CPU backend (--backend opencl uses an OpenCL CPU device)")
-                    return try job.run(on: CPUBackend<T>())
                 }
-                opencl = try OpenCLBackend<T>(deviceIndex: index)
             } catch {
                 printError("note: OpenCL could not start (\(firstLine(of: error))); using the CPU backend")
-                return try job.run(on: CPUBackend<T>())
+                opencl = nil
             }
-            try job.run(on: opencl)
+            if let opencl { try job.run(on: opencl) } else { try job.run(on: CPUBackend<T>()) }
         }
     }
 }

@@ -70,6 +70,11 @@ struct Train: ParsableCommand {
         if let learningRate { try positive(learningRate, "--learning-rate") }
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
         guard lambda >= 0, lambda.isFinite else { throw ValidationError("--lambda must be >= 0, got \(lambda)") }
+        let widths = [784] + hidden.widths + [10]
+        let weights = zip(widths, widths.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 }
+        guard weights <= 50_000_000 else {
+            throw ValidationError("--hidden \(hidden) gives \(weights) weights; the limit is 50 million (200 MB per copy)")
+        }
         if let trainLimit { try positive(trainLimit, "--train-limit") }
         if let testLimit { try positive(testLimit, "--test-limit") }
     }

@@ -88,8 +88,9 @@ struct OpenCLTests {
 
     @Test("errors carry the call and the symbolic name")
     func errorNames() {
-        let error = OpenCLError(call: "clCreateBuffer", code: -61)
-        #expect(error.description == "clCreateBuffer failed: CL_INVALID_BUFFER_SIZE (-61)")
+        let error = OpenCLError(call: "clSetKernelArg", code: -38)
+        #expect(error.description == "clSetKernelArg failed: CL_INVALID_MEM_OBJECT (-38)")
+        #expect(OpenCLError(call: "clCreateBuffer", code: -61).description.hasPrefix("clCreateBuffer failed: CL_INVALID_BUFFER_SIZE (-61); "))
         #expect(OpenCLError(call: "clGetPlatformIDs", code: -1001).description.contains("pocl-opencl-icd"))
     }
 

@@ -21,6 +21,7 @@ public struct OpenCLError: Error, Equatable, CustomStringConvertible {
         switch code {
         case -1001: return "no OpenCL platform found: install an OpenCL driver (e.g. pocl-opencl-icd) or pass --backend cpu"
         case -4, -5, -6: return "the device is out of memory: try a smaller --batch-size or --backend cpu"
+        case -61: return "larger than the device allows in one buffer (CL_DEVICE_MAX_MEM_ALLOC_SIZE): try a smaller --batch-size"
         default: return nil
         }
     }
