@@ -1,6 +1,7 @@
 # deriv8-gpu: `make setup` once (packages, data, release build), then `make train` or `make test`.
 SHELL := /bin/bash
 SWIFT ?= swift
+SWIFTC ?= swiftc
 MNIST_DIR ?=
 # A canonical MNIST mirror (the one torchvision uses); the sha256 sums below are the published ones.
 MNIST_URL ?= https://ossci-datasets.s3.amazonaws.com/mnist
@@ -11,7 +12,7 @@ APT_PACKAGES := zlib1g-dev pkg-config ocl-icd-opencl-dev opencl-c-headers pocl-o
 
 MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: setup packages datasets build test train gradcheck check-checkpoint clean
+.PHONY: setup packages datasets build test train gradcheck check-checkpoint fuzz sanitize clean
 
 setup: packages datasets build
 
@@ -55,6 +56,42 @@ check-checkpoint: build
 	@tmp=$$(mktemp -d) && $(BIN) train --epochs 2 --backend cpu --save $$tmp/model.safetensors --results $$tmp/results > /dev/null \
 	  && python3 scripts/check_checkpoint.py --model $$tmp/model.safetensors --data $(DATA) --binary $(BIN); \
 	  status=$$?; rm -rf $$tmp; exit $$status
+
+# Coverage-guided fuzzing (libFuzzer + AddressSanitizer) of every parser, one fuzzer per file in
+# Fuzz/ (see Fuzz/README.md), each run for FUZZ_SECONDS. Deriv8 is built instrumented in
+# .build-fuzz; the corpus grows in .build-fuzz/corpus/NAME; an input that crashes is saved in
+# .build-fuzz/crashes/ and fails the target. `make fuzz FUZZERS=PGM FUZZ_SECONDS=300` runs one longer.
+FUZZ_SECONDS ?= 20
+FUZZERS ?= IDX SafeTensors Checkpoint PGM
+FUZZ_FLAGS ?=
+FUZZ_DIR := .build-fuzz
+FUZZ_OBJECTS_FROM := CPUKernels CPUKernelsAVX2 Kernels GPUTensor Deriv8
+
+fuzz:
+	$(SWIFT) build -c release --scratch-path $(FUZZ_DIR) --target Deriv8 -Xswiftc -sanitize=fuzzer,address
+	@set -e; bin=$$($(SWIFT) build -c release --scratch-path $(FUZZ_DIR) --show-bin-path); \
+	objects=$$(for t in $(FUZZ_OBJECTS_FROM); do while read -r s; do echo "$$bin/$$t.build/$$(basename "$$s").o"; done < "$$bin/$$t.build/sources"; done); \
+	for f in $(FUZZERS); do \
+	  echo "fuzz: building $(FUZZ_DIR)/fuzz-$$f"; \
+	  $(SWIFTC) -O -swift-version 6 -sanitize=fuzzer,address -use-ld=lld -parse-as-library -module-name Fuzz$$f \
+	    Fuzz/Common.swift Fuzz/$$f.swift $$objects -I "$$bin/Modules" -I Sources/CZlib -I Sources/COpenCL -lz -lOpenCL \
+	    -o $(FUZZ_DIR)/fuzz-$$f; \
+	done
+	@failed=""; mkdir -p $(FUZZ_DIR)/crashes; for f in $(FUZZERS); do \
+	  echo "fuzz: running fuzz-$$f for $(FUZZ_SECONDS) s"; mkdir -p $(FUZZ_DIR)/corpus/$$f; \
+	  dict=""; if [ -f Fuzz/$$f.dict ]; then dict="-dict=Fuzz/$$f.dict"; fi; \
+	  SWIFT_BACKTRACE=enable=no FUZZ_SEED_DIR=$(FUZZ_DIR)/corpus/$$f $(FUZZ_DIR)/fuzz-$$f $(FUZZ_DIR)/corpus/$$f -max_total_time=$(FUZZ_SECONDS) \
+	    -timeout=10 -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crashes/$$f- $$dict $(FUZZ_FLAGS) \
+	    || failed="$$failed $$f"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: FAILED:$$failed (inputs in $(FUZZ_DIR)/crashes/)"; exit 1; fi; \
+	echo "fuzz: $(FUZZERS): no crash in $(FUZZ_SECONDS) s each"
+
+# The test suite built with AddressSanitizer (its own build folder; the CLI and fuzz suites,
+# which run the plain binary or only parse, are left to the normal run).
+sanitize:
+	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp $(SWIFT) test -c release --sanitize=address \
+	  --scratch-path .build-asan --skip CLITests --skip FuzzTests
 
 clean:
 	rm -rf .build

@@ -10,9 +10,13 @@ public struct DataFileError: Error, Equatable, CustomStringConvertible {
     public let path: String
     public let problem: String
 
+    /// Control characters (a newline in a tensor name read from a hostile file, say) are
+    /// escaped, so the message stays one line whatever the file holds.
     public init(path: String, problem: String) {
         self.path = path
-        self.problem = problem
+        self.problem = String(problem.unicodeScalars.flatMap { scalar -> [Character] in
+            scalar.properties.generalCategory == .control ? Array(scalar.escaped(asASCII: true)) : [Character(scalar)]
+        })
     }
 
     public var description: String { "\(path): \(problem)" }

@@ -125,8 +125,9 @@ public enum SafeTensors {
             ranges.append((begin, end, name))
             tensors[name] = Tensor(dtype: dtype, shape: shape, bytes: Array(bytes[(headerEnd + begin)..<(headerEnd + end)]))
         }
-        // Tensors may not share bytes.
-        let sorted = ranges.sorted { $0.0 < $1.0 }
+        // Tensors may not share bytes. Sorted by begin, then end (then name, for a deterministic
+        // message): an empty tensor at the offset where another begins comes first and shares nothing.
+        let sorted = ranges.sorted { ($0.0, $0.1, $0.2) < ($1.0, $1.1, $1.2) }
         for (a, b) in zip(sorted, sorted.dropFirst()) where b.0 < a.1 {
             throw fail("tensors \(a.2) and \(b.2) overlap in the data")
         }

@@ -108,8 +108,9 @@ func expectClose(_ actual: [Double], _ expected: [Double], atol: Double = 1e-6, 
     if !result.passed { Issue.record("\(label): \(result.summary)", sourceLocation: sourceLocation) }
 }
 
-@Suite("OpenCL optimiser ops")
-struct OpenCLOptimizerTests {
+// One serialized suite for everything that uses OpenCL: the object counts are process-wide, so
+// the leak test must not overlap another OpenCL test.
+extension OpenCLTests {
     @Test("momentum and adam on OpenCL equal the CPU backend's hand-checked ops, in double")
     func sameAsCPU() throws {
         let rows = try OpCheck().run(OpenCLBackend<Double>(deviceIndex: openCLDeviceIndex()), against: CPUBackend<Double>(),
@@ -119,8 +120,7 @@ struct OpenCLOptimizerTests {
     }
 }
 
-@Suite("OpenCL handles")
-struct OpenCLHandleTests {
+extension OpenCLTests {
     @Test("a training run leaks no OpenCL objects: counts stay flat across epochs and return when the run ends")
     func noLeaks() throws {
         let mnist = try MNIST.load(from: mnistFolder())

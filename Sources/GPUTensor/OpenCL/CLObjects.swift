@@ -148,9 +148,17 @@ public final class CLBuffer: @unchecked Sendable {
         var status: cl_int = CL_SUCCESS
         var flags = cl_mem_flags(readOnly ? CL_MEM_READ_ONLY : CL_MEM_READ_WRITE)
         if host != nil { flags |= cl_mem_flags(CL_MEM_COPY_HOST_PTR) }
-        // A zero-size buffer is invalid in OpenCL; empty tensors get one spare element.
+        // A zero-size buffer is invalid in OpenCL, so small ones get 16 bytes; the copy then
+        // reads 16 bytes, so a shorter host array is first padded into a buffer of that size.
         let size = max(byteCount, 16)
-        let buffer = clCreateBuffer(context.handle, flags, size, UnsafeMutableRawPointer(mutating: host), &status)
+        var padded = [UInt8]()
+        if let host, byteCount < size {
+            padded = [UInt8](repeating: 0, count: size)
+            padded.withUnsafeMutableBytes { $0.baseAddress!.copyMemory(from: host, byteCount: byteCount) }
+        }
+        let buffer = padded.isEmpty
+            ? clCreateBuffer(context.handle, flags, size, UnsafeMutableRawPointer(mutating: host), &status)
+            : padded.withUnsafeMutableBytes { clCreateBuffer(context.handle, flags, size, $0.baseAddress, &status) }
         try check(status, "clCreateBuffer(\(size) bytes)")
         guard let buffer else { throw OpenCLError(call: "clCreateBuffer", code: CL_MEM_OBJECT_ALLOCATION_FAILURE) }
         handle = buffer
