@@ -81,7 +81,7 @@ public struct Checkpoint: Sendable {
 
     /// Reads and validates a checkpoint; the first problem is thrown as one line naming the file.
     public static func read(_ path: String) throws(DataFileError) -> Checkpoint {
-        let bytes = try readRegularFile(path, limit: 1 << 30)
+        let bytes = try readRegularFile(path, limit: 1 << 30, kind: "a checkpoint")
         return try decode(bytes, path: path)
     }
 
@@ -175,20 +175,4 @@ public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
         fsync(folderFD)
         close(folderFD)
     }
-}
-
-/// A regular file's bytes, refusing directories, missing files and files over `limit` bytes.
-func readRegularFile(_ path: String, limit: Int) throws(DataFileError) -> [UInt8] {
-    var info = stat()
-    guard stat(path, &info) == 0 else { throw DataFileError(path: path, problem: String(cString: strerror(errno)).lowercased()) }
-    guard (info.st_mode & S_IFMT) == S_IFREG else {
-        throw DataFileError(path: path, problem: (info.st_mode & S_IFMT) == S_IFDIR ? "is a directory, expected a file" : "is not a regular file")
-    }
-    guard Int(info.st_size) <= limit else { throw DataFileError(path: path, problem: "\(info.st_size) bytes is too large") }
-    guard let file = fopen(path, "rb") else { throw DataFileError(path: path, problem: "cannot open: \(String(cString: strerror(errno)).lowercased())") }
-    defer { fclose(file) }
-    var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-    let read = bytes.withUnsafeMutableBytes { fread($0.baseAddress, 1, $0.count, file) }
-    guard read == bytes.count else { throw DataFileError(path: path, problem: "read \(read) of \(bytes.count) bytes") }
-    return bytes
 }

@@ -89,20 +89,14 @@ public enum IDX {
 
     /// The bytes of `path`, gunzipped when it is gzip (zlib passes other files through unchanged).
     static func readWholeFile(_ path: String) throws(DataFileError) -> [UInt8] {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw DataFileError(path: path, problem: String(cString: strerror(errno)).lowercased())
-        }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw DataFileError(path: path, problem: (info.st_mode & S_IFMT) == S_IFDIR ? "is a directory, expected a file" : "is not a regular file")
-        }
+        let fileSize = try regularFileSize(path)
         guard let file = gzopen(path, "rb") else {
             throw DataFileError(path: path, problem: "cannot open: \(String(cString: strerror(errno)).lowercased())")
         }
         // Reserve what the file will most likely hold, so the bytes are not copied as the array
         // grows: the gzip trailer's size (bounded), or the file's own size when it is not gzip.
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(min(expectedSize(path, fileSize: Int(info.st_size)), maximumBytes))
+        bytes.reserveCapacity(min(expectedSize(path, fileSize: fileSize), maximumBytes))
         let chunk = 1 << 20
         while true {
             let before = bytes.count

@@ -48,51 +48,13 @@ public enum PGM {
 
     /// Reads and validates a PGM file. Throws DataFileError naming the file and the problem.
     public static func read(_ path: String) throws(DataFileError) -> GrayImage {
-        try parse(readWholeFile(path), path: path)
+        try parse(readRegularFile(path, limit: maximumFileBytes, kind: "a PGM image"), path: path)
     }
 
     /// Parses PGM bytes (path is only used in error messages).
     public static func parse(_ bytes: [UInt8], path: String) throws(DataFileError) -> GrayImage {
         var parser = Parser(bytes: bytes, path: path)
         return try parser.image()
-    }
-
-    /// The bytes of `path`, refusing missing files, directories, devices and FIFOs (which could
-    /// block or never end) and anything above `maximumFileBytes`.
-    static func readWholeFile(_ path: String) throws(DataFileError) -> [UInt8] {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw DataFileError(path: path, problem: String(cString: strerror(errno)).lowercased())
-        }
-        guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw DataFileError(path: path, problem: (info.st_mode & S_IFMT) == S_IFDIR ? "is a directory, expected a file" : "is not a regular file")
-        }
-        guard Int(info.st_size) <= maximumFileBytes else {
-            throw DataFileError(path: path, problem: "file is \(info.st_size) bytes, more than the \(maximumFileBytes >> 20) MiB accepted for a PGM image")
-        }
-        guard let file = fopen(path, "rb") else {
-            throw DataFileError(path: path, problem: "cannot open: \(String(cString: strerror(errno)).lowercased())")
-        }
-        defer { fclose(file) }
-        // The size from stat is only a hint (the file may change under us): read until the end,
-        // but never past the limit.
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(Int(info.st_size) + 1)
-        let chunk = 1 << 16
-        while true {
-            let before = bytes.count
-            guard before <= maximumFileBytes else {
-                throw DataFileError(path: path, problem: "more than \(maximumFileBytes >> 20) MiB of data; not a PGM image")
-            }
-            bytes.append(contentsOf: repeatElement(0, count: chunk))
-            let got = bytes.withUnsafeMutableBytes { fread($0.baseAddress! + before, 1, chunk, file) }
-            bytes.removeLast(chunk - got)
-            if got == 0 { break }
-        }
-        guard ferror(file) == 0 else {
-            throw DataFileError(path: path, problem: "read error: \(String(cString: strerror(errno)).lowercased())")
-        }
-        return bytes
     }
 
     /// A cursor over the bytes; every read is bounds-checked against `bytes.count`.
