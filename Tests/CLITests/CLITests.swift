@@ -586,6 +586,28 @@ struct DeviceFaultTests {
                                   "--epochs", "1", "--results", scratch.sub("results")], timeout: 60, scratch: scratch)
         expectOneLineError(r, code: 1, ["clCreateBuffer", "CL_"])
     }
+
+    @Test("a kernel that does not compile: one line, then the compiler's build log")
+    func kernelBuildFailure() async throws {
+        // -Werror turns the prelude's redefinition of TILE into a compile error.
+        let scratch = try Scratch()
+        let r = try await deriv8(try shortTraining(scratch, backend: "opencl"),
+                                 environment: ["DERIV8_OPENCL_OPTIONS": "-Werror -D TILE=4"], timeout: 60, scratch: scratch)
+        #expect(r.exited(1), "\(r)")
+        let lines = r.stderr.split(separator: "\n").map(String.init)
+        let first = try #require(lines.firstIndex { $0.hasPrefix("deriv8-gpu: error:") }, "\(r)")
+        #expect(lines[first].contains("kernel build failed") && lines[first].contains("build log:"), "\(r)")
+        #expect(lines[(first + 1)...].contains { $0.contains("TILE") && $0.contains("redefined") }, "the log names the problem: \(r)")
+    }
+
+    @Test("a launch the device refuses: one line with the call, the CL_ name and a hint")
+    func enqueueFailure() async throws {
+        // Work-groups of 128 x 128 items are more than any device allows.
+        let scratch = try Scratch()
+        let r = try await deriv8(try shortTraining(scratch, backend: "opencl"),
+                                 environment: ["DERIV8_OPENCL_TILE": "128"], timeout: 60, scratch: scratch)
+        expectOneLineError(r, code: 1, ["clEnqueueNDRangeKernel", "CL_INVALID_WORK_GROUP_SIZE", "DERIV8_OPENCL_TILE"])
+    }
 }
 
 // MARK: - 6. Interruption

@@ -1,4 +1,5 @@
 internal import COpenCL
+import Foundation
 import Kernels
 
 /// What `deriv8-gpu devices` shows about one OpenCL device. `index` counts devices across all
@@ -102,7 +103,7 @@ final class OpenCLDevice: @unchecked Sendable {
         self.info = info
         context = try CLContext(device: info.id)
         queue = try CLQueue(context: context, profiling: true)
-        tile = info.maxWorkGroupSize >= 256 ? 16 : 8
+        tile = try Tuning.tile ?? (info.maxWorkGroupSize >= 256 ? 16 : 8)
         var group = 1
         while group * 2 <= min(info.maxWorkGroupSize, 256) { group *= 2 }
         reduceGroupSize = group
@@ -116,7 +117,7 @@ final class OpenCLDevice: @unchecked Sendable {
                 throw OpenCLUnavailable("\(info.name) does not support double precision (cl_khr_fp64); use --backend cpu for gradient checks")
             }
             let program = try CLProgram(context: context, source: source(for: T.self) + KernelSources.files.map(\.source).joined(separator: "\n"),
-                                        options: "", deviceName: info.description)
+                                        options: Tuning.buildOptions, deviceName: info.description)
             programs[T.openCLTypeName] = program
             return program
         }
@@ -170,5 +171,24 @@ private extension String {
         while s.first == character { s.removeFirst() }
         while s.last == character { s.removeLast() }
         return String(s)
+    }
+}
+
+/// Settings from the environment for tuning (and for provoking faults on purpose):
+///   DERIV8_OPENCL_OPTIONS  extra options for the OpenCL compiler, e.g. "-cl-mad-enable"
+///   DERIV8_OPENCL_TILE     the side of the 2-D work-groups and matmul tiles (default 16, or 8)
+enum Tuning {
+    static var buildOptions: String {
+        ProcessInfo.processInfo.environment["DERIV8_OPENCL_OPTIONS"] ?? ""
+    }
+
+    static var tile: Int? {
+        get throws {
+            guard let text = ProcessInfo.processInfo.environment["DERIV8_OPENCL_TILE"] else { return nil }
+            guard let value = Int(text), value >= 1, value <= 1024 else {
+                throw OpenCLUnavailable("DERIV8_OPENCL_TILE=\(text) is not a work-group side in 1...1024")
+            }
+            return value
+        }
     }
 }

@@ -21,6 +21,7 @@ public struct OpenCLError: Error, Equatable, CustomStringConvertible {
         switch code {
         case -1001: return "no OpenCL platform found: install an OpenCL driver (e.g. pocl-opencl-icd) or pass --backend cpu"
         case -4, -5, -6: return "the device is out of memory: try a smaller --batch-size or --backend cpu"
+        case -54: return "the work-group is larger than the device allows (check DERIV8_OPENCL_TILE, if set)"
         case -61: return "larger than the device allows in one buffer (CL_DEVICE_MAX_MEM_ALLOC_SIZE): try a smaller --batch-size"
         default: return nil
         }
@@ -80,6 +81,7 @@ public struct OpenCLError: Error, Equatable, CustomStringConvertible {
         case -58: return "CL_INVALID_EVENT"
         case -59: return "CL_INVALID_OPERATION"
         case -60: return "CL_INVALID_GL_OBJECT"
+        case -54: return "the work-group is larger than the device allows (check DERIV8_OPENCL_TILE, if set)"
         case -61: return "CL_INVALID_BUFFER_SIZE"
         case -62: return "CL_INVALID_MIP_LEVEL"
         case -63: return "CL_INVALID_GLOBAL_WORK_SIZE"
