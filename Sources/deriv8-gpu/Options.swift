@@ -77,7 +77,6 @@ struct LayerWidths: ExpressibleByArgument, CustomStringConvertible {
     }
 
     var description: String { widths.map(String.init).joined(separator: ",") }
-    static var defaultCompletionKind: CompletionKind { .default }
 }
 
 /// Standard error, for progress and messages that must not mix with --json output on stdout.

@@ -88,7 +88,6 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     }
 
     public var name: String { "opencl" }
-    public var info: OpenCLDeviceInfo { device.info }
     public var deviceDescription: String { "opencl: \(device.info.name) (\(device.info.type), \(device.info.version), \(T.openCLTypeName))" }
 
     // MARK: Memory
