@@ -39,9 +39,13 @@ datasets:
 build:
 	$(SWIFT) build -c release --product deriv8-gpu
 
-# The whole test suite, optimised (the training tests run real MNIST epochs).
+# The whole test suite, optimised (the training tests run real MNIST epochs). The tests that
+# interrupt a running binary with SIGINT/SIGTERM run on their own afterwards: while every other
+# suite loads the machine, Foundation's Process was seen to report a child's process id that
+# did not exist, so the signal never reached the child.
 test:
-	$(SWIFT) test -c release
+	$(SWIFT) test -c release --skip InterruptionTests
+	$(SWIFT) test -c release --skip-build --filter InterruptionTests
 
 train: build
 	$(BIN) train

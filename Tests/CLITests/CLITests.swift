@@ -157,7 +157,25 @@ final class Running: @unchecked Sendable {
 
     var stdoutSoFar: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
 
-    func send(_ signal: Int32) { kill(process.processIdentifier, signal) }
+    /// Signals the child. Foundation's `processIdentifier` was seen to name no live process
+    /// while the child ran (kill failed with ESRCH) when many tests spawn at once, so the child
+    /// is found in /proc as the process that has this run's stdout file open.
+    func send(_ signal: Int32) {
+        kill(childPID() ?? process.processIdentifier, signal)
+    }
+
+    private func childPID() -> pid_t? {
+        // The stdout file is this run's alone; the child is the deriv8-gpu process holding it open.
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
+        for entry in entries {
+            guard let pid = pid_t(entry), pid != getpid(),
+                  let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(entry)/fd") else { continue }
+            for fd in fds where (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(entry)/fd/\(fd)")) == stdoutPath {
+                return pid
+            }
+        }
+        return nil
+    }
 
     /// Waits for the process to end; past `timeout` seconds kills it (SIGKILL) and records an issue.
     func finish(timeout: Double) async -> Outcome {
@@ -165,7 +183,7 @@ final class Running: @unchecked Sendable {
         var timedOut = false
         while process.isRunning {
             if ContinuousClock.now > deadline {
-                kill(process.processIdentifier, SIGKILL)
+                kill(childPID() ?? process.processIdentifier, SIGKILL)
                 timedOut = true
                 break
             }
