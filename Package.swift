@@ -3,16 +3,20 @@
 //
 // Module layers (each imports only what is below it):
 //   deriv8-gpu (command line)  ->  Deriv8 (data, model, training)  ->  GPUTensor (tensors, backends)
-//   GPUTensor -> COpenCL (C API), Kernels (.cl sources embedded at build time)
+//   GPUTensor -> COpenCL (C API), Kernels (.cl sources embedded at build time),
+//                CPUKernels (+ its AVX2 and AVX-512 builds) -> CPrefetch (a cache hint from C)
 //   Deriv8 -> CZlib (reads the gzipped IDX files)
 import PackageDescription
 
-// CPUKernelsAVX2 compiles the same Swift files as CPUKernels (symbolic links) for AVX2 + FMA;
-// the CPU backend uses it only where the CPU has both. Other architectures build it plainly.
+// CPUKernelsAVX2 and CPUKernelsAVX512 compile the same Swift files as CPUKernels (symbolic
+// links) for AVX2 + FMA and for AVX-512; the CPU backend uses the best one the CPU runs. Other
+// architectures build them plainly.
 #if arch(x86_64)
 let avx2Settings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"]), .define("FMA")]
+let avx512Settings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"]), .define("FMA"), .define("AVX512")]
 #else
 let avx2Settings: [SwiftSetting] = []
+let avx512Settings: [SwiftSetting] = []
 #endif
 
 let package = Package(
@@ -35,14 +39,16 @@ let package = Package(
         .target(
             name: "Kernels",
             resources: [
-                .embedInCode("gather.cl"), .embedInCode("matmul.cl"), .embedInCode("elementwise.cl"),
+                .embedInCode("gather.cl"), .embedInCode("input.cl"), .embedInCode("matmul.cl"), .embedInCode("elementwise.cl"),
                 .embedInCode("softmax.cl"), .embedInCode("reduce.cl"), .embedInCode("optimizer.cl"),
             ]),
-        .target(name: "CPUKernels"),
-        .target(name: "CPUKernelsAVX2", swiftSettings: avx2Settings),
+        .systemLibrary(name: "CPrefetch"),
+        .target(name: "CPUKernels", dependencies: ["CPrefetch"]),
+        .target(name: "CPUKernelsAVX2", dependencies: ["CPrefetch"], swiftSettings: avx2Settings),
+        .target(name: "CPUKernelsAVX512", dependencies: ["CPrefetch"], swiftSettings: avx512Settings),
         .target(
             name: "GPUTensor",
-            dependencies: ["COpenCL", "Kernels", "CPUKernels", "CPUKernelsAVX2"],
+            dependencies: ["COpenCL", "Kernels", "CPUKernels", "CPUKernelsAVX2", "CPUKernelsAVX512"],
             linkerSettings: [
                 .linkedLibrary("OpenCL", .when(platforms: [.linux])),
                 .linkedFramework("OpenCL", .when(platforms: [.macOS])),

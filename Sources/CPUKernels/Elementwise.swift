@@ -2,7 +2,7 @@ import Dispatch
 
 // Loops for the CPU backend's memory-bound ops, written so the compiler vectorises them (plain
 // loops over raw pointers, or SIMD8 where a reduction would otherwise stay scalar). Like
-// Gemm.swift, this file is also compiled for AVX2 through a symbolic link in CPUKernelsAVX2.
+// Gemm.swift, this file is also compiled for AVX2 and for AVX-512 (symbolic links).
 
 /// Rows at or above which gatherRows splits its work between threads.
 private let parallelGatherRows = 64

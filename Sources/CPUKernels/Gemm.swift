@@ -1,9 +1,10 @@
 import Dispatch
 
-// This file is compiled twice: into CPUKernels for any x86-64 (or other) CPU, and, through a
-// symbolic link, into CPUKernelsAVX2 with -target-cpu haswell and the FMA condition, so the same
-// Swift SIMD code becomes AVX2 + FMA instructions there. GPUTensor picks the AVX2 module at run
-// time only on CPUs that have both features.
+// This file is compiled three times: into CPUKernels for any x86-64 (or other) CPU, and, through
+// symbolic links, into CPUKernelsAVX2 (-target-cpu haswell, the FMA condition) and
+// CPUKernelsAVX512 (-target-cpu skylake-avx512, FMA and AVX512), so the same Swift SIMD code
+// becomes AVX2 + FMA or AVX-512 instructions there. GPUTensor picks the widest module the CPU
+// runs, at run time.
 
 // The CPU matrix multiply. Every transpose case is reduced to one kernel,
 //     C[m,n] = A[m,k] · B[k,n]   (all row-major, contiguous),
@@ -11,16 +12,29 @@ import Dispatch
 // operand that needs the copy is always the small one (a weight [32,784], or a gradient
 // [batch,32]), so the copy costs O(size) against the product's O(m·n·k).
 //
-// The kernel walks C in tiles spread over the cores; inside a tile a 4-row x 16-column block of
-// C stays in SIMD registers while k runs over the whole inner dimension, so each loaded row
-// piece of B is used four times and C is written once.
+// The kernel walks C in tiles spread over the cores; inside a tile a block of 6 rows by two
+// vectors of columns stays in registers while k runs over the whole inner dimension, so each
+// loaded piece of B is used six times and C is written once. Vectors are 8 lanes (AVX2, or SSE
+// pairs in the portable build) or 16 (the AVX-512 build), so a block is 6x16 or 6x32. Blocks
+// that stick out of C (m not a multiple of 6, n not a multiple of the block width) run the same
+// code on zero-padded copies, so there is one inner loop to get right and fast.
 
-/// Tiles handed to one task: 24 rows (four 6-row blocks) by 64 columns. The 500x32 forward
-/// product gets 21 tasks and the 32x784 weight gradient 26, enough to keep the cores busy.
-private let tileRows = 24
-private let tileCols = 64
-/// Below this many multiply-adds, waking the other threads costs more than it saves: in this
-/// network only the two 784-wide products (12.5 M each per batch of 500) go parallel.
+#if AVX512
+typealias Lanes<T: SIMDScalar> = SIMD16<T>
+private let laneCount = 16
+#else
+typealias Lanes<T: SIMDScalar> = SIMD8<T>
+private let laneCount = 8
+#endif
+/// One register block of C: blockRows x blockCols.
+private let blockRows = 6
+private let blockCols = 2 * laneCount
+
+/// Tiles handed to one task: 24 rows (four blocks) by two blocks of columns. The 500x32 forward
+/// products get 21 tasks, enough to keep the cores busy when a product is large enough to share.
+private let tileRows = 4 * blockRows
+private let tileCols = 2 * blockCols
+/// Below this many multiply-adds, waking the other threads costs more than it saves.
 private let parallelThreshold = 1 << 21
 
 @inline(__always)
@@ -31,6 +45,16 @@ func load8<T: KernelScalar>(_ p: UnsafePointer<T>) -> SIMD8<T> {
 @inline(__always)
 func store8<T: KernelScalar>(_ v: SIMD8<T>, _ p: UnsafeMutablePointer<T>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<T>.self)
+}
+
+@inline(__always)
+private func loadLanes<T: KernelScalar>(_ p: UnsafePointer<T>) -> Lanes<T> {
+    UnsafeRawPointer(p).loadUnaligned(as: Lanes<T>.self)
+}
+
+@inline(__always)
+private func storeLanes<T: KernelScalar>(_ v: Lanes<T>, _ p: UnsafeMutablePointer<T>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: Lanes<T>.self)
 }
 
 /// dst[c, r] = src[r, c] for src [rows, cols].
@@ -54,67 +78,84 @@ public func transpose<T: KernelScalar>(_ src: UnsafePointer<T>, rows: Int, cols:
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 public func gemm<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>,
-                            m: Int, k: Int, n: Int) {
+                                  m: Int, k: Int, n: Int) {
     let tilesDown = (m + tileRows - 1) / tileRows
     let tilesAcross = (n + tileCols - 1) / tileCols
     let tileCount = tilesDown * tilesAcross
     if tileCount == 0 { return }
-    let operands = GemmOperands(a: a, b: b, c: c)
-    let runTile = { @Sendable (tile: Int) in
-        let row0 = (tile / tilesAcross) * tileRows
-        let col0 = (tile % tilesAcross) * tileCols
-        gemmTile(operands.a, operands.b, operands.c, k: k, n: n,
-                 rows: row0..<min(row0 + tileRows, m), cols: col0..<min(col0 + tileCols, n))
-    }
-    if m * n * k < parallelThreshold || tileCount == 1 {
-        for tile in 0..<tileCount { runTile(tile) }
-    } else {
-        DispatchQueue.concurrentPerform(iterations: tileCount, execute: runTile)
+    // The ragged right edge of B (n mod blockCols columns), zero-padded to a whole block.
+    let edgeStart = n - n % blockCols
+    withUnsafeTemporaryAllocation(of: T.self, capacity: edgeStart < n ? k * blockCols : 0) { edge in
+        if edgeStart < n {
+            for p in 0..<k {
+                for j in 0..<blockCols { edge[p * blockCols + j] = edgeStart + j < n ? b[p * n + edgeStart + j] : 0 }
+            }
+        }
+        let operands = GemmOperands(a: a, b: b, c: c, edge: UnsafePointer(edge.baseAddress), m: m, k: k, n: n)
+        let runTile = { @Sendable (tile: Int) in
+            let row0 = (tile / tilesAcross) * tileRows
+            let col0 = (tile % tilesAcross) * tileCols
+            gemmTile(operands, rows: row0..<min(row0 + tileRows, m), cols: col0..<min(col0 + tileCols, n))
+        }
+        if m * n * k < parallelThreshold || tileCount == 1 {
+            for tile in 0..<tileCount { runTile(tile) }
+        } else {
+            DispatchQueue.concurrentPerform(iterations: tileCount, execute: runTile)
+        }
     }
 }
 
-/// The three pointers of one `gemm`, handed to the worker threads. Tasks write disjoint tiles of
-/// `c` and only read `a` and `b`, which is what makes sharing them safe.
+/// One `gemm`'s operands, handed to the worker threads. Tasks write disjoint tiles of `c` and
+/// only read the rest, which is what makes sharing them safe.
 private struct GemmOperands<T: KernelScalar>: @unchecked Sendable {
     let a: UnsafePointer<T>
     let b: UnsafePointer<T>
     let c: UnsafeMutablePointer<T>
+    /// B's last n mod blockCols columns, zero-padded: [k, blockCols]
+    let edge: UnsafePointer<T>?
+    let m: Int, k: Int, n: Int
 }
 
 @inline(__always)
-private func gemmTile<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>,
-                                        k: Int, n: Int, rows: Range<Int>, cols: Range<Int>) {
-    let wideEnd = cols.lowerBound + (cols.count / 16) * 16
-    var i = rows.lowerBound
-    // Six rows at a time (12 accumulators), then four, then one: every row of C in as few
-    // passes over B as the registers allow.
-    while i < rows.upperBound {
-        let height = rows.upperBound - i >= 6 ? 6 : rows.upperBound - i >= 4 ? 4 : 1
-        var j = cols.lowerBound
-        while j < wideEnd {
-            switch height {
-            case 6: block6x16(a + i * k, b + j, c + i * n + j, k: k, n: n)
-            case 4: block4x16(a + i * k, b + j, c + i * n + j, k: k, n: n)
-            default: block1x16(a + i * k, b + j, c + i * n + j, k: k, n: n)
+private func gemmTile<T: KernelScalar>(_ g: GemmOperands<T>, rows: Range<Int>, cols: Range<Int>) {
+    let k = g.k, n = g.n
+    // Scratch for a block that sticks out: its A rows zero-padded [blockRows, k], its C [blockRows, blockCols].
+    withUnsafeTemporaryAllocation(of: T.self, capacity: blockRows * k + blockRows * blockCols) { scratch in
+        let paddedA = scratch.baseAddress!, paddedC = scratch.baseAddress! + blockRows * k
+        for i in stride(from: rows.lowerBound, to: rows.upperBound, by: blockRows) {
+            let height = min(blockRows, rows.upperBound - i)
+            var a = g.a + i * k
+            if height < blockRows {
+                paddedA.update(from: a, count: height * k)
+                (paddedA + height * k).update(repeating: 0, count: (blockRows - height) * k)
+                a = UnsafePointer(paddedA)
             }
-            j += 16
+            for j in stride(from: cols.lowerBound, to: cols.upperBound, by: blockCols) {
+                let width = min(blockCols, cols.upperBound - j)
+                let (b, ldb) = width == blockCols ? (g.b + j, n) : (g.edge!, blockCols)
+                if height == blockRows && width == blockCols {
+                    block(a, k, b, ldb, g.c + i * n + j, n, k: k)
+                } else {
+                    block(a, k, b, ldb, paddedC, blockCols, k: k)
+                    for r in 0..<height { (g.c + (i + r) * n + j).update(from: paddedC + r * blockCols, count: width) }
+                }
+            }
         }
-        for r in i..<(i + height) { scalarRow(a + r * k, b, c + r * n, k: k, n: n, cols: wideEnd..<cols.upperBound) }
-        i += height
     }
 }
 
-/// C[0..<6, 0..<16] = A[0..<6, :] · B[:, 0..<16]; a, b, c point at the block's corner.
+/// C[0..<6, 0..<blockCols] = A[0..<6, 0..<k] · B[0..<k, 0..<blockCols], with row strides lda,
+/// ldb and ldc; twelve vector accumulators.
 @inline(__always)
-private func block6x16<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>,
-                                         k: Int, n: Int) {
-    var c00 = SIMD8<T>(), c01 = SIMD8<T>(), c10 = SIMD8<T>(), c11 = SIMD8<T>()
-    var c20 = SIMD8<T>(), c21 = SIMD8<T>(), c30 = SIMD8<T>(), c31 = SIMD8<T>()
-    var c40 = SIMD8<T>(), c41 = SIMD8<T>(), c50 = SIMD8<T>(), c51 = SIMD8<T>()
-    let a0 = a, a1 = a + k, a2 = a + 2 * k, a3 = a + 3 * k, a4 = a + 4 * k, a5 = a + 5 * k
+private func block<T: KernelScalar>(_ a: UnsafePointer<T>, _ lda: Int, _ b: UnsafePointer<T>, _ ldb: Int,
+                                    _ c: UnsafeMutablePointer<T>, _ ldc: Int, k: Int) {
+    var c00 = Lanes<T>(), c01 = Lanes<T>(), c10 = Lanes<T>(), c11 = Lanes<T>()
+    var c20 = Lanes<T>(), c21 = Lanes<T>(), c30 = Lanes<T>(), c31 = Lanes<T>()
+    var c40 = Lanes<T>(), c41 = Lanes<T>(), c50 = Lanes<T>(), c51 = Lanes<T>()
+    let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda, a5 = a + 5 * lda
     var bRow = b
     for p in 0..<k {
-        let b0 = load8(bRow), b1 = load8(bRow + 8)
+        let b0 = loadLanes(bRow), b1 = loadLanes(bRow + laneCount)
         let x0 = a0[p], x1 = a1[p], x2 = a2[p], x3 = a3[p], x4 = a4[p], x5 = a5[p]
         fma(&c00, b0, x0); fma(&c01, b1, x0)
         fma(&c10, b0, x1); fma(&c11, b1, x1)
@@ -122,73 +163,24 @@ private func block6x16<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointe
         fma(&c30, b0, x3); fma(&c31, b1, x3)
         fma(&c40, b0, x4); fma(&c41, b1, x4)
         fma(&c50, b0, x5); fma(&c51, b1, x5)
-        bRow += n
+        bRow += ldb
     }
-    store8(c00, c); store8(c01, c + 8)
-    store8(c10, c + n); store8(c11, c + n + 8)
-    store8(c20, c + 2 * n); store8(c21, c + 2 * n + 8)
-    store8(c30, c + 3 * n); store8(c31, c + 3 * n + 8)
-    store8(c40, c + 4 * n); store8(c41, c + 4 * n + 8)
-    store8(c50, c + 5 * n); store8(c51, c + 5 * n + 8)
+    storeLanes(c00, c); storeLanes(c01, c + laneCount)
+    storeLanes(c10, c + ldc); storeLanes(c11, c + ldc + laneCount)
+    storeLanes(c20, c + 2 * ldc); storeLanes(c21, c + 2 * ldc + laneCount)
+    storeLanes(c30, c + 3 * ldc); storeLanes(c31, c + 3 * ldc + laneCount)
+    storeLanes(c40, c + 4 * ldc); storeLanes(c41, c + 4 * ldc + laneCount)
+    storeLanes(c50, c + 5 * ldc); storeLanes(c51, c + 5 * ldc + laneCount)
 }
 
 /// acc += v · s, one fused instruction where the module is built for FMA. Without FMA hardware,
 /// `addingProduct` would call the C library's fma once per lane, so the portable build multiplies
 /// and adds instead.
 @inline(__always)
-private func fma<T: KernelScalar>(_ acc: inout SIMD8<T>, _ v: SIMD8<T>, _ s: T) {
+private func fma<T: KernelScalar>(_ acc: inout Lanes<T>, _ v: Lanes<T>, _ s: T) {
     #if FMA
     acc = acc.addingProduct(v, s)
     #else
     acc += v * s
     #endif
-}
-
-/// C[0..<4, 0..<16] = A[0..<4, :] · B[:, 0..<16]; a, b, c point at the block's corner.
-@inline(__always)
-private func block4x16<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>,
-                                         k: Int, n: Int) {
-    var c00 = SIMD8<T>(), c01 = SIMD8<T>(), c10 = SIMD8<T>(), c11 = SIMD8<T>()
-    var c20 = SIMD8<T>(), c21 = SIMD8<T>(), c30 = SIMD8<T>(), c31 = SIMD8<T>()
-    let a0 = a, a1 = a + k, a2 = a + 2 * k, a3 = a + 3 * k
-    var bRow = b
-    for p in 0..<k {
-        let b0 = load8(bRow), b1 = load8(bRow + 8)
-        let x0 = a0[p], x1 = a1[p], x2 = a2[p], x3 = a3[p]
-        fma(&c00, b0, x0); fma(&c01, b1, x0)
-        fma(&c10, b0, x1); fma(&c11, b1, x1)
-        fma(&c20, b0, x2); fma(&c21, b1, x2)
-        fma(&c30, b0, x3); fma(&c31, b1, x3)
-        bRow += n
-    }
-    store8(c00, c); store8(c01, c + 8)
-    store8(c10, c + n); store8(c11, c + n + 8)
-    store8(c20, c + 2 * n); store8(c21, c + 2 * n + 8)
-    store8(c30, c + 3 * n); store8(c31, c + 3 * n + 8)
-}
-
-/// C[0, 0..<16] = A[0, :] · B[:, 0..<16].
-@inline(__always)
-private func block1x16<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>,
-                                         k: Int, n: Int) {
-    var c0 = SIMD8<T>(), c1 = SIMD8<T>()
-    var bRow = b
-    for p in 0..<k {
-        let x = a[p]
-        fma(&c0, load8(bRow), x)
-        fma(&c1, load8(bRow + 8), x)
-        bRow += n
-    }
-    store8(c0, c); store8(c1, c + 8)
-}
-
-/// C[0, j] = A[0, :] · B[:, j] for j in cols, one column at a time (the ragged right edge).
-@inline(__always)
-private func scalarRow<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>,
-                                         k: Int, n: Int, cols: Range<Int>) {
-    for j in cols {
-        var sum: T = 0
-        for p in 0..<k { sum += a[p] * b[p * n + j] }
-        c[j] = sum
-    }
 }

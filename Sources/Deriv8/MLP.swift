@@ -58,13 +58,17 @@ public final class MLP<B: Backend> {
     // MARK: Forward and backward
 
     /// The forward pass: z[l] = a[l-1]·w[l]ᵀ + b[l]; a[l] = relu(z[l]) for hidden layers, and
-    /// probs = softmax(z[last]). Reads ws.x; fills ws.z, ws.a and ws.probs.
+    /// probs = softmax(z[last]). Reads the batch (ws.input); fills ws.z, ws.a and ws.probs.
     public func forward(_ ws: Workspace<B>) throws {
         let be = backend
         for l in 0..<layerCount {
-            let input = l == 0 ? ws.x : ws.a[l - 1]                          // [m, n(l)]
-            try be.matmul(input, transposeA: false, w[l], transposeB: true,
-                          into: ws.z[l])                                     // z = input·wᵀ  [m, n(l+1)]
+            if l == 0, case .examples(let set, let order, let start) = ws.input {
+                try be.inputProduct(set, order: order, start: start, w[0], into: ws.z[0])  // z = x·wᵀ, x from the bytes
+            } else {
+                let input = l == 0 ? ws.x : ws.a[l - 1]                      // [m, n(l)]
+                try be.matmul(input, transposeA: false, w[l], transposeB: true,
+                              into: ws.z[l])                                 // z = input·wᵀ  [m, n(l+1)]
+            }
             try be.add(ws.z[l], b[l], into: ws.z[l])                         // z += b        [m, n(l+1)]
             if l < layerCount - 1 {
                 try be.relu(ws.z[l], into: ws.a[l])                          // a = max(0, z) [m, n(l+1)]
@@ -75,7 +79,7 @@ public final class MLP<B: Backend> {
     }
 
     /// The backward pass, the exact reverse of `forward`, for the loss
-    /// J = -(1/m) Σ_i log probs[i, y_i] + (λ/2m) Σ_l ‖w[l]‖². Reads ws.x, ws.y and the
+    /// J = -(1/m) Σ_i log probs[i, y_i] + (λ/2m) Σ_l ‖w[l]‖². Reads the batch, ws.y and the
     /// forward's activations; fills ws.dz, ws.da, ws.dw and ws.db.
     public func backward(_ ws: Workspace<B>, lambda: Double) throws {
         let be = backend
@@ -83,9 +87,13 @@ public final class MLP<B: Backend> {
         let last = layerCount - 1
         try be.softmaxCrossEntropyBackward(ws.probs, ws.y, into: ws.dz[last])     // dz = (probs - y)/m   [m, classes]
         for l in stride(from: last, through: 0, by: -1) {
-            let input = l == 0 ? ws.x : ws.a[l - 1]                                // [m, n(l)]
-            try be.matmul(ws.dz[l], transposeA: true, input, transposeB: false,
-                          into: ws.dw[l])                                          // dw = dzᵀ·input        [n(l+1), n(l)]
+            if l == 0, case .examples(let set, let order, let start) = ws.input {
+                try be.inputGradient(ws.dz[0], set, order: order, start: start, into: ws.dw[0])  // dw = dzᵀ·x, x from the bytes
+            } else {
+                let input = l == 0 ? ws.x : ws.a[l - 1]                            // [m, n(l)]
+                try be.matmul(ws.dz[l], transposeA: true, input, transposeB: false,
+                              into: ws.dw[l])                                      // dw = dzᵀ·input        [n(l+1), n(l)]
+            }
             try be.scaledAdd(B.Element(lambda) / m, w[l], into: ws.dw[l])          // dw += (λ/m)·w  (the L2 term)
             try be.columnSums(ws.dz[l], into: ws.db[l])                            // db = Σ_rows dz        [1, n(l+1)]
             if l > 0 {
@@ -136,12 +144,24 @@ public struct BatchStats: Sendable {
     public let loss: Double
 }
 
+/// Where a workspace's inputs come from.
+public enum BatchInput<B: Backend> {
+    /// ws.x, as uploaded (gradient checks).
+    case tensor
+    /// The examples at positions start..<start+m of `order` in a resident example set: the first
+    /// layer reads their bytes directly (`Backend.inputProduct`), and ws.x is not used.
+    case examples(ExampleSet<B>, IndexList<B>, start: Int)
+}
+
 /// Every tensor one training step touches for a batch of `batchSize` examples, allocated once
 /// and reused for every batch of that size (llm.c's activations and gradients structs).
 public final class Workspace<B: Backend> {
     public let batchSize: Int
-    /// x [m, n(0)] inputs, y [m, classes] one-hot targets
+    /// x [m, n(0)] inputs when `input` is `.tensor`, y [m, classes] one-hot targets
     public let x, y: Tensor<B>
+    /// Where the first layer reads the batch from.
+    public private(set) var input = BatchInput<B>.tensor
+    private let backend: B
     /// z[l] [m, n(l+1)] pre-activations; a[l] [m, n(l+1)] ReLU outputs of the hidden layers
     public let z, a: [Tensor<B>]
     /// probs [m, classes]
@@ -156,6 +176,7 @@ public final class Workspace<B: Backend> {
     public init(backend: B, sizes: [Int], batchSize m: Int) throws {
         let layers = sizes.count - 1
         let outs = sizes.dropFirst().map { Shape(m, $0) }
+        self.backend = backend
         batchSize = m
         x = try backend.makeTensor(Shape(m, sizes[0]))
         y = try backend.makeTensor(Shape(m, sizes[layers]))
@@ -167,5 +188,12 @@ public final class Workspace<B: Backend> {
         dw = try (0..<layers).map { try backend.makeTensor(Shape(sizes[$0 + 1], sizes[$0])) }
         db = try (0..<layers).map { try backend.makeTensor(Shape(1, sizes[$0 + 1])) }
         stats = try backend.makeTensor(Shape(1, 2 + layers))
+    }
+
+    /// Makes the batch the examples at positions start..<start+batchSize of `order`: gathers
+    /// their one-hot labels into y, and points the first layer at their bytes.
+    public func load(_ examples: ExampleSet<B>, order: IndexList<B>, start: Int) throws {
+        try backend.gatherBatch(examples, order: order, start: start, x: nil, y: y)
+        input = .examples(examples, order, start: start)
     }
 }

@@ -114,7 +114,7 @@ public final class Trainer<B: Backend> {
         for batch in firstBatch..<batchesPerEpoch {
             let start = batch * config.batchSize
             let ws = try workspace(min(config.batchSize, trainSet.count - start))
-            try backend.gatherBatch(trainSet, order: trainOrder, start: start, x: ws.x, y: ws.y)
+            try ws.load(trainSet, order: trainOrder, start: start)
             try model.forward(ws)
             try model.computeStats(ws)
             try model.backward(ws, lambda: config.lambda)
@@ -155,7 +155,7 @@ public final class Trainer<B: Backend> {
         var start = 0
         while start < examples.count {
             let ws = try workspace(min(config.batchSize, examples.count - start))
-            try backend.gatherBatch(examples, order: order, start: start, x: ws.x, y: ws.y)
+            try ws.load(examples, order: order, start: start)
             try model.forward(ws)
             try model.computeStats(ws)
             let stats = try model.readStats(ws, lambda: 0)

@@ -38,9 +38,18 @@ public protocol Backend: AnyObject {
     // MARK: Ops
 
     /// x[r, :] = pixels[order[start + r], :] / 255 and y[r, :] = one-hot(labels[order[start + r]])
-    /// for r in 0..<x.rows.   x [m, features], y [m, classes]
+    /// for r in 0..<y.rows.   x [m, features] (only y is written when x is nil), y [m, classes]
     func gatherBatch(_ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int,
-                     x: Tensor<Self>, y: Tensor<Self>) throws
+                     x: Tensor<Self>?, y: Tensor<Self>) throws
+    /// The first layer's product read straight from the example bytes, so the batch's inputs are
+    /// never written out as floats: z = x · wᵀ where x[r, :] = pixels[order[start + r], :] / 255.
+    /// w [n, features], z [m, n]
+    func inputProduct(_ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int,
+                      _ w: Tensor<Self>, into z: Tensor<Self>) throws
+    /// The first layer's weight gradient from the example bytes: dw = dzᵀ · x, with x as in
+    /// `inputProduct`.   dz [m, n], dw [n, features]
+    func inputGradient(_ dz: Tensor<Self>, _ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int,
+                       into dw: Tensor<Self>) throws
     /// c = op(a) · op(b), where op transposes when asked.   op(a) [m, k], op(b) [k, n], c [m, n]
     func matmul(_ a: Tensor<Self>, transposeA: Bool, _ b: Tensor<Self>, transposeB: Bool,
                 into c: Tensor<Self>) throws

@@ -1,4 +1,5 @@
-/// A backend that can time its kernels on the device (OpenCL profiling events).
+/// A backend that can time its kernels: on the device from OpenCL profiling events, or on the
+/// CPU as each op's wall time.
 public protocol ProfilingBackend: AnyObject {
     /// Starts (or stops) recording one event per kernel launch.
     func setProfiling(_ enabled: Bool)

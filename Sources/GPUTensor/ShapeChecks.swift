@@ -44,14 +44,35 @@ enum ShapeChecks {
     }
 
     static func gather<B>(_ examples: ExampleSet<B>, _ order: IndexList<B>, _ start: Int,
-                          _ x: Shape, _ y: Shape) throws(ShapeError) {
-        try requireShape("gatherBatch", "x", x, Shape(x.rows, examples.features))
-        try requireShape("gatherBatch", "y", y, Shape(x.rows, examples.classes))
-        guard start >= 0, start + x.rows <= order.count else {
-            throw ShapeError("gatherBatch", "batch \(start)..<\(start + x.rows) is outside the order's \(order.count) indices")
+                          _ x: Shape?, _ y: Shape) throws(ShapeError) {
+        if let x { try requireShape("gatherBatch", "x", x, Shape(y.rows, examples.features)) }
+        try requireShape("gatherBatch", "y", y, Shape(y.rows, examples.classes))
+        try batch("gatherBatch", examples, order, start, rows: y.rows)
+    }
+
+    /// Checks z [m, n] = x · wᵀ for the batch of m examples at `start`.
+    static func inputProduct<B>(_ examples: ExampleSet<B>, _ order: IndexList<B>, _ start: Int,
+                                _ w: Shape, _ z: Shape) throws(ShapeError) {
+        try requireShape("inputProduct", "w", w, Shape(w.rows, examples.features))
+        try requireShape("inputProduct", "z", z, Shape(z.rows, w.rows))
+        try batch("inputProduct", examples, order, start, rows: z.rows)
+    }
+
+    /// Checks dw [n, features] = dzᵀ · x for dz [m, n] and the batch of m examples at `start`.
+    static func inputGradient<B>(_ dz: Shape, _ examples: ExampleSet<B>, _ order: IndexList<B>, _ start: Int,
+                                 _ dw: Shape) throws(ShapeError) {
+        try requireShape("inputGradient", "dw", dw, Shape(dz.cols, examples.features))
+        try batch("inputGradient", examples, order, start, rows: dz.rows)
+    }
+
+    /// Rows start..<start+rows of `order` exist and index examples of the set.
+    private static func batch<B>(_ op: String, _ examples: ExampleSet<B>, _ order: IndexList<B>, _ start: Int,
+                                 rows: Int) throws(ShapeError) {
+        guard start >= 0, start + rows <= order.count else {
+            throw ShapeError(op, "batch \(start)..<\(start + rows) is outside the order's \(order.count) indices")
         }
         guard order.minimum >= 0, order.bound <= examples.count else {
-            throw ShapeError("gatherBatch", "the order holds indices \(order.minimum)..<\(order.bound), outside the \(examples.count) examples")
+            throw ShapeError(op, "the order holds indices \(order.minimum)..<\(order.bound), outside the \(examples.count) examples")
         }
     }
 }

@@ -6,6 +6,7 @@ public enum KernelSources {
     /// (file name, source), in the order they are concatenated into one program.
     public static let files: [(name: String, source: String)] = [
         ("gather.cl", text(PackageResources.gather_cl)),
+        ("input.cl", text(PackageResources.input_cl)),
         ("matmul.cl", text(PackageResources.matmul_cl)),
         ("elementwise.cl", text(PackageResources.elementwise_cl)),
         ("softmax.cl", text(PackageResources.softmax_cl)),

@@ -41,9 +41,8 @@ struct CPUBackendTests {
         }
     }
 
-    /// The tuned kernel builds this CPU can run: portable always, AVX2 + FMA where present.
-    static let tunedKernels: [CPUBackend<Float>.Kernels] =
-        CPUBackend<Float>.Kernels.best == .avx2 ? [.portable, .avx2] : [.portable]
+    /// The tuned kernel builds this CPU can run: portable always, AVX2 + FMA and AVX-512 where present.
+    static let tunedKernels = CPUBackend<Float>.Kernels.available
 
     @Test("every tuned op agrees with the plain Double loops (the check command's cases)", arguments: tunedKernels)
     func opCheck(kernels: CPUBackend<Float>.Kernels) throws {

@@ -1,18 +1,29 @@
 internal import COpenCL
 
-/// An example set's bytes in device memory.
+/// An example set's bytes in device memory: as they are, and their non-zero pixels as
+/// compressed sparse rows (see `SparseExamples`).
 public final class CLExamples {
-    let pixels: CLBuffer   // [count, features] uchar
-    let labels: CLBuffer   // [count] uchar
-    init(pixels: CLBuffer, labels: CLBuffer) {
+    let pixels: CLBuffer    // [count, features] uchar
+    let labels: CLBuffer    // [count] uchar
+    let offsets: CLBuffer   // [count + 1] int
+    let columns: CLBuffer   // [non-zeros] ushort
+    let values: CLBuffer    // [non-zeros] uchar
+    init(pixels: CLBuffer, labels: CLBuffer, offsets: CLBuffer, columns: CLBuffer, values: CLBuffer) {
         self.pixels = pixels
         self.labels = labels
+        self.offsets = offsets
+        self.columns = columns
+        self.values = values
     }
 }
 
 /// The kernels in Sources/Kernels, by their OpenCL names.
 enum KernelName: String, CaseIterable {
     case gatherBatch = "gather_batch"
+    case inputProduct = "input_product"
+    case inputGradientParts = "input_gradient_parts"
+    case inputGradientSum = "input_gradient_sum"
+    case inputGradientDense = "input_gradient_dense"
     case matmul
     case matmulRows = "matmul_rows"
     case transpose
@@ -44,8 +55,13 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
 
     let device: OpenCLDevice
     private let kernels: [KernelName: CLKernel]
-    /// Scratch memory for a transposed B on devices that use matmul_rows; grown on demand.
+    /// Scratch memory for a transposed B on devices that use matmul_rows, and for the first
+    /// layer's transposed weights; grown on demand.
     private var transposeScratch: CLBuffer?
+    /// The partial sums of input_gradient_parts; grown on demand.
+    private var gradientScratch: CLBuffer?
+    /// scale[v] = v / 255 for every byte value, rounded by the host (see input.cl).
+    private let pixelScale: CLBuffer
     /// Launches recorded for `profile()`, while profiling is on.
     private var profiling = false
     private var recorded: [(KernelName, CLEvent)] = []
@@ -57,13 +73,18 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     /// The index `auto` would use: the first GPU, or nil when there is none.
     public static func autoDeviceIndex() throws -> Int? { OpenCLDevice.autoChoice(try devices())?.index }
 
-    /// The two matrix-multiply kernels in matmul.cl.
+    /// The two matrix-multiply kernels in matmul.cl, and with them the first layer's gradient kernel.
     public enum MatmulKernel: String, Sendable {
-        /// 16 x 16 tiles through local memory: for GPUs.
+        /// 16 x 16 tiles through local memory, and a dense first-layer gradient with an item
+        /// per weight: for GPUs.
         case tiled
-        /// 4 x 16 blocks per work item in vector registers, no barriers: for CPU devices.
+        /// 4 x 16 blocks per work item in vector registers, no barriers, and a first-layer
+        /// gradient from the non-zero pixels, summed in a few parts: for CPU devices.
         case rows
     }
+
+    /// How many parts input_gradient_parts splits a batch into: enough to keep a CPU's cores busy.
+    private static var gradientParts: Int { 8 }
 
     /// The matrix-multiply kernel in use.
     public let matmulKernel: MatmulKernel
@@ -78,6 +99,10 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         var kernels: [KernelName: CLKernel] = [:]
         for name in KernelName.allCases { kernels[name] = try CLKernel(program: program, name: name.rawValue) }
         self.kernels = kernels
+        let context = device.context
+        pixelScale = try (0..<256).map { T($0) / 255 }.withUnsafeBytes { bytes in
+            try CLBuffer(context: context, byteCount: bytes.count, readOnly: true, copying: bytes.baseAddress)
+        }
     }
 
     /// Builds `source` (with the usual prelude) on this backend's device: how a broken kernel's
@@ -124,21 +149,23 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         guard pixels.count == labels.count * features else {
             throw ShapeError("makeExampleSet", "\(pixels.count) pixels for \(labels.count) examples of \(features) features")
         }
-        let pixelBuffer = try pixels.withUnsafeBytes {
-            try CLBuffer(context: device.context, byteCount: $0.count, readOnly: true, copying: $0.baseAddress)
+        guard let sparse = SparseExamples(pixels: pixels, count: labels.count, features: features) else {
+            throw ShapeError("makeExampleSet", "\(features) features: the OpenCL backend takes at most \(SparseExamples.maxFeatures)")
         }
-        let labelBuffer = try labels.withUnsafeBytes {
-            try CLBuffer(context: device.context, byteCount: $0.count, readOnly: true, copying: $0.baseAddress)
-        }
-        return ExampleSet(count: labels.count, features: features, classes: classes,
-                          storage: CLExamples(pixels: pixelBuffer, labels: labelBuffer))
+        return ExampleSet(count: labels.count, features: features, classes: classes, storage: CLExamples(
+            pixels: try pixels.withUnsafeBytes(readOnlyBuffer), labels: try labels.withUnsafeBytes(readOnlyBuffer),
+            offsets: try readOnlyBuffer(UnsafeRawBufferPointer(sparse.offsets)),
+            columns: try readOnlyBuffer(UnsafeRawBufferPointer(sparse.columns)),
+            values: try readOnlyBuffer(UnsafeRawBufferPointer(sparse.values))))
+    }
+
+    /// A read-only device buffer holding a copy of `bytes`.
+    private func readOnlyBuffer(_ bytes: UnsafeRawBufferPointer) throws -> CLBuffer {
+        try CLBuffer(context: device.context, byteCount: bytes.count, readOnly: true, copying: bytes.baseAddress)
     }
 
     public func makeIndexList(_ indices: [Int32]) throws -> IndexList<OpenCLBackend<T>> {
-        let buffer = try indices.withUnsafeBytes {
-            try CLBuffer(context: device.context, byteCount: $0.count, readOnly: true, copying: $0.baseAddress)
-        }
-        return IndexList(indices, storage: buffer)
+        IndexList(indices, storage: try indices.withUnsafeBytes(readOnlyBuffer))
     }
 
     public func synchronize() throws { try device.queue.finish() }
@@ -200,14 +227,65 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     // MARK: Ops
 
     public func gatherBatch(_ examples: ExampleSet<OpenCLBackend<T>>, order: IndexList<OpenCLBackend<T>>, start: Int,
-                            x: Tensor<OpenCLBackend<T>>, y: Tensor<OpenCLBackend<T>>) throws {
-        try ShapeChecks.gather(examples, order, start, x.shape, y.shape)
-        let groups = max((examples.features + 15) / 16, examples.classes)   // see gather.cl
-        try launch2D(.gatherBatch, cols: groups, rows: x.rows, [
-            .int(x.rows), .int(examples.features), .int(examples.classes), .int(start),
+                            x: Tensor<OpenCLBackend<T>>?, y: Tensor<OpenCLBackend<T>>) throws {
+        try ShapeChecks.gather(examples, order, start, x?.shape, y.shape)
+        let groups = max(x == nil ? 0 : (examples.features + 15) / 16, examples.classes)   // see gather.cl
+        try launch2D(.gatherBatch, cols: groups, rows: y.rows, [
+            .int(y.rows), .int(examples.features), .int(examples.classes), .int(start), .int(x == nil ? 0 : 1),
             .buffer(examples.storage.pixels), .buffer(examples.storage.labels), .buffer(order.storage),
-            .buffer(x.storage), .buffer(y.storage),
+            .buffer(pixelScale), .buffer((x ?? y).storage), .buffer(y.storage),
         ])
+    }
+
+    public func inputProduct(_ examples: ExampleSet<OpenCLBackend<T>>, order: IndexList<OpenCLBackend<T>>, start: Int,
+                             _ w: Tensor<OpenCLBackend<T>>, into z: Tensor<OpenCLBackend<T>>) throws {
+        try ShapeChecks.inputProduct(examples, order, start, w.shape, z.shape)
+        let wt = try transposed(w)   // [features, n]: each non-zero pixel reads one row
+        let n = w.rows, groups = (n + 15) / 16
+        try launch(.inputProduct, global: [groups, z.rows], local: [groups.roundedUpToPowerOfTwo, max(1, 32 / groups.roundedUpToPowerOfTwo)], [
+            .int(z.rows), .int(n), .int(start), .buffer(examples.storage.offsets), .buffer(examples.storage.columns),
+            .buffer(examples.storage.values), .buffer(order.storage), .buffer(pixelScale), .buffer(wt), .buffer(z.storage),
+        ])
+    }
+
+    public func inputGradient(_ dz: Tensor<OpenCLBackend<T>>, _ examples: ExampleSet<OpenCLBackend<T>>,
+                              order: IndexList<OpenCLBackend<T>>, start: Int, into dw: Tensor<OpenCLBackend<T>>) throws {
+        try ShapeChecks.inputGradient(dz.shape, examples, order, start, dw.shape)
+        let m = dz.rows, n = dz.cols, features = examples.features
+        if matmulKernel == .tiled {
+            try launch2D(.inputGradientDense, cols: features, rows: n, [
+                .int(m), .int(n), .int(features), .int(start), .buffer(examples.storage.pixels), .buffer(order.storage),
+                .buffer(pixelScale), .buffer(dz.storage), .buffer(dw.storage),
+            ])
+            return
+        }
+        let parts = Self.gradientParts
+        let scratch = try scratchBuffer(&gradientScratch, bytes: parts * features * n * MemoryLayout<T>.stride)
+        try launch(.inputGradientParts, global: [(n + 15) / 16, parts], local: [1, 1], [
+            .int(m), .int(n), .int(features), .int(start), .int(parts), .buffer(examples.storage.offsets),
+            .buffer(examples.storage.columns), .buffer(examples.storage.values), .buffer(order.storage),
+            .buffer(pixelScale), .buffer(dz.storage), .buffer(scratch),
+        ])
+        try launch2D(.inputGradientSum, cols: features, rows: n, [
+            .int(n), .int(features), .int(parts), .buffer(scratch), .buffer(dw.storage),
+        ])
+    }
+
+    /// `scratch`, grown to at least `bytes`.
+    private func scratchBuffer(_ scratch: inout CLBuffer?, bytes: Int) throws -> CLBuffer {
+        if let buffer = scratch, buffer.byteCount >= bytes { return buffer }
+        let buffer = try CLBuffer(context: device.context, byteCount: bytes)
+        scratch = buffer
+        return buffer
+    }
+
+    /// A transposed copy of `t` in scratch memory, queued: valid until the next op that uses the scratch.
+    private func transposed(_ t: Tensor<OpenCLBackend<T>>) throws -> CLBuffer {
+        let scratch = try scratchBuffer(&transposeScratch, bytes: t.count * MemoryLayout<T>.stride)
+        try launch(.transpose, global: [t.rows, t.cols], local: [16, 16], [
+            .int(t.rows), .int(t.cols), .buffer(t.storage), .buffer(scratch),
+        ])
+        return scratch
     }
 
     public func matmul(_ a: Tensor<OpenCLBackend<T>>, transposeA: Bool, _ b: Tensor<OpenCLBackend<T>>, transposeB: Bool,
@@ -215,17 +293,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         let (m, k, n) = try ShapeChecks.matmul(a.shape, transposeA, b.shape, transposeB, c.shape)
         if matmulKernel == .rows {
             // The barrier-free kernel, with a transposed B copied to [K, N] first.
-            var bRows = b.storage
-            if transposeB {
-                let bytes = b.count * MemoryLayout<T>.stride
-                if (transposeScratch?.byteCount ?? -1) < bytes {
-                    transposeScratch = try CLBuffer(context: device.context, byteCount: bytes)
-                }
-                bRows = transposeScratch!
-                try launch(.transpose, global: [b.rows, b.cols], local: [16, 16], [
-                    .int(b.rows), .int(b.cols), .buffer(b.storage), .buffer(bRows),
-                ])
-            }
+            let bRows = transposeB ? try transposed(b) : b.storage
             let groups = (n + 15) / 16   // items across: 16 columns each; items down: 4 rows each
             // Work-groups of about 32 items: fewer, larger groups cost a CPU device less to schedule.
             let across = min(groups, 32).roundedUpToPowerOfTwo
