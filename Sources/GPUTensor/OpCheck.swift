@@ -10,18 +10,27 @@ public struct OpCheck {
         /// For matmul: transpose flags of a and b.
         public let transposeA: Bool
         public let transposeB: Bool
+        /// For the ops that read example bytes: the fraction of pixels that are 0 (MNIST: 0.81).
+        public let zeroPixels: Double
 
-        public init(_ op: Op, _ shapes: [Shape], transposeA: Bool = false, transposeB: Bool = false) {
+        public init(_ op: Op, _ shapes: [Shape], transposeA: Bool = false, transposeB: Bool = false,
+                    zeroPixels: Double = 0) {
             self.op = op
             self.shapes = shapes
             self.transposeA = transposeA
             self.transposeB = transposeB
+            self.zeroPixels = zeroPixels
         }
 
         public var shapeDescription: String {
+            let zeros = "\(Int(zeroPixels * 100))% zero pixels"
             switch op {
             case .matmul:
                 return "\(transposeA ? "aᵀ" : "a")\(shapes[0]) · \(transposeB ? "bᵀ" : "b")\(shapes[1])"
+            case .inputProduct:
+                return "x\(shapes[0]) · wᵀ\(shapes[1]), \(zeros)"
+            case .inputGradient:
+                return "dzᵀ\(shapes[0]) · x\(shapes[1]), \(zeros)"
             default:
                 return shapes.map(\.description).joined(separator: " ")
             }
@@ -29,7 +38,7 @@ public struct OpCheck {
     }
 
     public enum Op: String, CaseIterable, Sendable {
-        case gatherBatch, matmul, add, relu, reluBackward, softmaxRows, softmaxCrossEntropyBackward
+        case gatherBatch, inputProduct, inputGradient, matmul, add, relu, reluBackward, softmaxRows, softmaxCrossEntropyBackward
         case crossEntropyStats, sumOfSquares, columnSums, rowSums, scaledAdd, momentumStep, adamStep
     }
 
@@ -55,6 +64,14 @@ public struct OpCheck {
             Case(.gatherBatch, [Shape(1, 1)]), Case(.gatherBatch, [Shape(7, 33)]),
             Case(.gatherBatch, [Shape(500, 784)]),
         ]
+        // (m, features, n) for the first layer's products from example bytes, with pixels mostly
+        // zero like digits (the CPU backend's sparse path) and none zero (its dense path).
+        for (m, features, n) in [(1, 1, 1), (7, 33, 5), (33, 7, 1), (500, 784, 32), (17, 65, 48), (5, 100, 33)] {
+            for zeros in m * features == 1 ? [0.0] : [0.8, 0.0] {
+                cases.append(Case(.inputProduct, [Shape(m, features), Shape(n, features)], zeroPixels: zeros))
+                cases.append(Case(.inputGradient, [Shape(m, n), Shape(m, features)], zeroPixels: zeros))
+            }
+        }
         // (m, k, n) for c [m,n] = op(a) [m,k] · op(b) [k,n]
         let products = [(1, 1, 1), (7, 33, 5), (33, 7, 1), (500, 784, 32), (500, 32, 784),
                         (32, 500, 784), (784, 32, 10), (10, 500, 32), (17, 65, 129)]
@@ -104,7 +121,7 @@ public struct OpCheck {
 
     struct Inputs {
         var tensors: [[Double]]
-        /// For gatherBatch: pixels, labels and order.
+        /// For the ops that read example bytes: pixels, labels, order and the batch start.
         var pixels: [UInt8] = [], labels: [UInt8] = [], order: [Int32] = []
         var start = 0
         var alpha = 0.0
@@ -130,10 +147,13 @@ public struct OpCheck {
             return y
         }
         switch c.op {
-        case .gatherBatch:
-            let batch = c.shapes[0], examples = batch.rows * 2 + 3, classes = 10
-            var inputs = Inputs(tensors: [])
-            inputs.pixels = (0..<(examples * batch.cols)).map { _ in UInt8(g.below(256)) }
+        case .gatherBatch, .inputProduct, .inputGradient:
+            // The batch's shape: gatherBatch's x, inputProduct's x, inputGradient's second.
+            let batch = c.op == .inputGradient ? c.shapes[1] : c.shapes[0], examples = batch.rows * 2 + 3, classes = 10
+            var inputs = Inputs(tensors: c.op == .gatherBatch ? [] : [uniform(c.op == .inputProduct ? c.shapes[1] : c.shapes[0])])
+            inputs.pixels = (0..<(examples * batch.cols)).map { _ in
+                g.uniform(0, 1) < c.zeroPixels ? 0 : UInt8(1 + g.below(255))
+            }
             inputs.labels = (0..<examples).map { _ in UInt8(g.below(classes)) }
             var order = (0..<Int32(examples)).map { $0 }
             g.shuffle(&order)
@@ -164,6 +184,8 @@ public struct OpCheck {
         let s = c.shapes
         switch c.op {
         case .gatherBatch: return s[0]
+        case .inputProduct: return Shape(s[0].rows, s[1].rows)
+        case .inputGradient: return Shape(s[0].cols, s[1].cols)
         case .matmul:
             return Shape(c.transposeA ? s[0].cols : s[0].rows, c.transposeB ? s[1].rows : s[1].cols)
         case .add: return Shape(max(s[0].rows, s[1].rows), max(s[0].cols, s[1].cols))
@@ -176,18 +198,28 @@ public struct OpCheck {
     }
 
     private func evaluate<X: Backend>(_ c: Case, _ inputs: Inputs, on be: X) throws -> [Double] {
-        let tensors = try zip(c.shapes, inputs.tensors).map { shape, values in
+        // The tensor inputs: for inputProduct only w (its x is the example bytes).
+        let tensorShapes = c.op == .inputProduct ? [c.shapes[1]] : c.shapes
+        let tensors = try zip(tensorShapes, inputs.tensors).map { shape, values in
             try be.makeTensor(shape, values: values.map { X.Element($0) })
         }
         let out = try be.makeTensor(outputShape(c))
+        func examples(features: Int) throws -> (ExampleSet<X>, IndexList<X>) {
+            (try be.makeExampleSet(pixels: inputs.pixels, labels: inputs.labels, features: features, classes: 10),
+             try be.makeIndexList(inputs.order))
+        }
         switch c.op {
         case .gatherBatch:
-            let examples = try be.makeExampleSet(pixels: inputs.pixels, labels: inputs.labels,
-                                                 features: c.shapes[0].cols, classes: 10)
-            let order = try be.makeIndexList(inputs.order)
+            let (set, order) = try examples(features: c.shapes[0].cols)
             let y = try be.makeTensor(Shape(c.shapes[0].rows, 10))
-            try be.gatherBatch(examples, order: order, start: inputs.start, x: out, y: y)
+            try be.gatherBatch(set, order: order, start: inputs.start, x: out, y: y)
             return try (be.download(out) + be.download(y)).map(Double.init)
+        case .inputProduct:
+            let (set, order) = try examples(features: c.shapes[0].cols)
+            try be.inputProduct(set, order: order, start: inputs.start, tensors[0], into: out)
+        case .inputGradient:
+            let (set, order) = try examples(features: c.shapes[1].cols)
+            try be.inputGradient(tensors[0], set, order: order, start: inputs.start, into: out)
         case .matmul:
             try be.matmul(tensors[0], transposeA: c.transposeA, tensors[1], transposeB: c.transposeB, into: out)
         case .add: try be.add(tensors[0], tensors[1], into: out)
@@ -223,6 +255,8 @@ public struct OpCheck {
     private func terms(_ c: Case) -> Int {
         switch c.op {
         case .matmul: return c.transposeA ? c.shapes[0].rows : c.shapes[0].cols
+        case .inputProduct: return c.shapes[0].cols
+        case .inputGradient: return c.shapes[0].rows
         case .sumOfSquares: return c.shapes[0].count
         case .columnSums: return c.shapes[0].rows
         case .rowSums, .softmaxRows: return c.shapes[0].cols

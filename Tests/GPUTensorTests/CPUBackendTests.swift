@@ -59,7 +59,7 @@ struct CPUBackendTests {
         for row in rows where !row.passed { Issue.record("\(row.op) \(row.shapes): \(row.closeness.summary)") }
     }
 
-    @Test("the tuned kernels are what runs: AVX2 on CPUs with AVX2 and FMA")
+    @Test("the tuned kernels are what runs: the widest build the CPU supports")
     func kernelChoice() {
         #expect(CPUBackend<Float>().kernels == CPUBackend<Float>.Kernels.best)
         #expect(CPUBackend<Float>().deviceDescription.contains(CPUBackend<Float>.Kernels.best.rawValue))
