@@ -4,7 +4,8 @@
 // Module layers (each imports only what is below it):
 //   deriv8-gpu (command line)  ->  Deriv8 (data, model, training)  ->  GPUTensor (tensors, backends)
 //   GPUTensor -> COpenCL (C API), Kernels (.cl sources embedded at build time),
-//                CPUKernels (+ its AVX2 and AVX-512 builds) -> CPrefetch (a cache hint from C)
+//                CPUKernels (+ its AVX2 and AVX-512 builds) -> WorkerPool (spinning threads),
+//                CPUHints (prefetch and pause, from C)
 //   Deriv8 -> CZlib (reads the gzipped IDX files)
 import PackageDescription
 
@@ -21,6 +22,7 @@ let avx512Settings: [SwiftSetting] = []
 
 let package = Package(
     name: "deriv8-gpu",
+    platforms: [.macOS(.v15)],   // Synchronization's atomics (WorkerPool)
     products: [
         .executable(name: "deriv8-gpu", targets: ["deriv8-gpu"]),
         .library(name: "Deriv8", targets: ["Deriv8"]),
@@ -42,10 +44,11 @@ let package = Package(
                 .embedInCode("gather.cl"), .embedInCode("input.cl"), .embedInCode("matmul.cl"), .embedInCode("elementwise.cl"),
                 .embedInCode("softmax.cl"), .embedInCode("reduce.cl"), .embedInCode("optimizer.cl"),
             ]),
-        .systemLibrary(name: "CPrefetch"),
-        .target(name: "CPUKernels", dependencies: ["CPrefetch"]),
-        .target(name: "CPUKernelsAVX2", dependencies: ["CPrefetch"], swiftSettings: avx2Settings),
-        .target(name: "CPUKernelsAVX512", dependencies: ["CPrefetch"], swiftSettings: avx512Settings),
+        .systemLibrary(name: "CPUHints"),
+        .target(name: "WorkerPool", dependencies: ["CPUHints"]),
+        .target(name: "CPUKernels", dependencies: ["CPUHints", "WorkerPool"]),
+        .target(name: "CPUKernelsAVX2", dependencies: ["CPUHints", "WorkerPool"], swiftSettings: avx2Settings),
+        .target(name: "CPUKernelsAVX512", dependencies: ["CPUHints", "WorkerPool"], swiftSettings: avx512Settings),
         .target(
             name: "GPUTensor",
             dependencies: ["COpenCL", "Kernels", "CPUKernels", "CPUKernelsAVX2", "CPUKernelsAVX512"],

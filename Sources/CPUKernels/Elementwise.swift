@@ -1,4 +1,4 @@
-import Dispatch
+import WorkerPool
 
 // Loops for the CPU backend's memory-bound ops, written so the compiler vectorises them (plain
 // loops over raw pointers, or SIMD8 where a reduction would otherwise stay scalar). Like
@@ -25,7 +25,7 @@ public func gatherRows<T: KernelScalar>(_ pixels: UnsafePointer<UInt8>, order: U
         copyRows(0..<rows)
     } else {
         let half = rows / 2
-        DispatchQueue.concurrentPerform(iterations: 2) { part in copyRows(part == 0 ? 0..<half : half..<rows) }
+        WorkerPool.shared.run(iterations: 2) { part in copyRows(part == 0 ? 0..<half : half..<rows) }
     }
 }
 

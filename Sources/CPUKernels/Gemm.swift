@@ -1,4 +1,4 @@
-import Dispatch
+import WorkerPool
 
 // This file is compiled three times: into CPUKernels for any x86-64 (or other) CPU, and, through
 // symbolic links, into CPUKernelsAVX2 (-target-cpu haswell, the FMA condition) and
@@ -100,7 +100,7 @@ public func gemm<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, 
         if m * n * k < parallelThreshold || tileCount == 1 {
             for tile in 0..<tileCount { runTile(tile) }
         } else {
-            DispatchQueue.concurrentPerform(iterations: tileCount, execute: runTile)
+            WorkerPool.shared.run(iterations: tileCount, runTile)
         }
     }
 }

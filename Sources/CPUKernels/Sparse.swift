@@ -1,5 +1,5 @@
-import CPrefetch
-import Dispatch
+import CPUHints
+import WorkerPool
 
 // The first layer's two products, read from the examples' non-zero pixels only. Like Gemm.swift,
 // this file is also compiled for AVX2 + FMA and for AVX-512 (symbolic links).
@@ -27,7 +27,7 @@ public struct SparseRows: @unchecked Sendable {
 private let rowsPerTask = 50
 /// Fixed number of partial sums the weight gradient is split into, whatever the core count, so
 /// that the sum's rounding is the same on every machine.
-public let sparseGradientParts = 4
+public let sparseGradientParts = 2
 
 @inline(__always)
 func load16<T: KernelScalar>(_ p: UnsafePointer<T>) -> SIMD16<T> {
@@ -78,7 +78,7 @@ public func sparseProduct<T: KernelScalar>(_ examples: SparseRows, order: Unsafe
         if tasks <= 1 {
             for task in 0..<tasks { runRows(task) }
         } else {
-            DispatchQueue.concurrentPerform(iterations: tasks, execute: runRows)
+            WorkerPool.shared.run(iterations: tasks, runRows)
         }
     }
 }
@@ -142,7 +142,7 @@ public func sparseGradient<T: KernelScalar>(_ dz: UnsafePointer<T>, _ examples: 
     withPixelScale { (scale: UnsafePointer<T>) in
         let table = ScaleTable(scale: scale)
         // Part p sums rows p·rows/parts ..< (p+1)·rows/parts into its own [features, n] buffer.
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
+        WorkerPool.shared.run(iterations: parts) { part in
             for r in (part * rows / parts)..<((part + 1) * rows / parts) {
                 shared.prefetchAhead(of: r)
                 gradientRow(shared, table.scale, r, n: n, into: shared.out + part * partSize)
