@@ -86,3 +86,80 @@ public func columnSums<T: KernelScalar>(_ x: UnsafePointer<T>, _ s: UnsafeMutabl
         lanes(cols) { j in store8(load8(s + j) + load8(xr + j), s + j) } _: { j in s[j] += xr[j] }
     }
 }
+
+/// Σ x²   [count]
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+public func sumOfSquares<T: KernelScalar>(_ x: UnsafePointer<T>, count: Int) -> T {
+    // Four vector accumulators: a single running sum would wait on every addition.
+    var a0 = SIMD8<T>(), a1 = SIMD8<T>(), a2 = SIMD8<T>(), a3 = SIMD8<T>()
+    var i = 0
+    while i + 32 <= count {
+        let v0 = load8(x + i), v1 = load8(x + i + 8), v2 = load8(x + i + 16), v3 = load8(x + i + 24)
+        a0 += v0 * v0; a1 += v1 * v1; a2 += v2 * v2; a3 += v3 * v3
+        i += 32
+    }
+    var sum = ((a0 + a1) + (a2 + a3)).sum()
+    while i < count { sum += x[i] * x[i]; i += 1 }
+    return sum
+}
+
+/// p[i, :] = exp(z[i, :] - max z[i, :]) / Σ_j exp(z[i, j] - max z[i, :])   z, p [rows, cols]
+/// A NaN in a row makes the whole row NaN, as in the plain loop: a diverged run must show as one.
+///
+/// The exponentials of the whole block are taken 16 at a time by `exp16`, which is what makes
+/// this faster than calling the C library's expf per element (the output layer has 10 columns,
+/// too few to vectorise row by row).
+public func softmaxRows(_ z: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+    for i in 0..<rows {
+        let zi = z + i * cols, pi = p + i * cols
+        var largest = -Float.infinity
+        for j in 0..<cols where zi[j] > largest { largest = zi[j] }
+        // exp16's range is [-87, 0]; below, e^x is under the smallest normal float, and the last
+        // pass writes 0 there. NaN passes through.
+        for j in 0..<cols { pi[j] = zi[j] - largest < -87 ? -87 : zi[j] - largest }
+    }
+    let count = rows * cols
+    var i = 0
+    while i + 16 <= count {
+        store16(exp16(load16(p + i)), p + i)
+        i += 16
+    }
+    if i < count {   // the ragged end, through one padded vector
+        var tail = SIMD16<Float>()
+        for k in i..<count { tail[k - i] = p[k] }
+        let e = exp16(tail)
+        for k in i..<count { p[k] = e[k - i] }
+    }
+    for i in 0..<rows {
+        let zi = z + i * cols, pi = p + i * cols
+        var sum: Float = 0
+        for j in 0..<cols { sum += pi[j] }
+        var largest = -Float.infinity
+        for j in 0..<cols where zi[j] > largest { largest = zi[j] }
+        for j in 0..<cols { pi[j] = zi[j] - largest < -87 ? 0 : pi[j] / sum }
+    }
+}
+
+/// e^x for 16 lanes with x in [-87, 0] (or NaN, which stays NaN), within about 2 ulp of the
+/// correctly rounded value: x = n·ln 2 + r with |r| <= ln 2 / 2, e^r from a degree-6 polynomial
+/// (Cephes' expf coefficients), and 2^n put straight into the exponent bits. Plain arithmetic
+/// only: the standard library's generic SIMD rounding and masking calls are not inlined here.
+@inline(__always)
+func exp16(_ x: SIMD16<Float>) -> SIMD16<Float> {
+    // Adding 1.5·2^23 rounds x·log2(e) to an integer n, which then sits in the low mantissa bits.
+    let magic: Float = 12_582_912
+    let shifted = x * 1.44269504088896341 + magic
+    let n = shifted - magic
+    let nBits = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- SIMD16<Int32>(repeating: 0x4B40_0000)
+    // r = x - n·ln 2, with ln 2 split in two so that n·ln2High is exact.
+    let r = (x - n * 0.693359375) - n * -2.12194440e-4
+    var y = SIMD16<Float>(repeating: 1.9875691500e-4)
+    y = y * r + 1.3981999507e-3
+    y = y * r + 8.3334519073e-3
+    y = y * r + 4.1665795894e-2
+    y = y * r + 1.6666665459e-1
+    y = y * r + 5.0000001201e-1
+    y = y * (r * r) + r + 1
+    return y * unsafeBitCast((nBits &+ 127) &<< 23, to: SIMD16<Float>.self)
+}

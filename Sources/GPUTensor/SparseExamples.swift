@@ -16,15 +16,31 @@ public final class SparseExamples: @unchecked Sendable {
     /// nil when `pixels` [count, features] has more features than `maxFeatures`, more non-zeros
     /// than an Int32 offset can count, or a larger fraction of non-zeros than `densityLimit`.
     public init?(pixels: [UInt8], count: Int, features: Int, densityLimit: Double = 1) {
-        precondition(pixels.count == count * features)
-        guard features <= Self.maxFeatures else { return nil }
-        let nonZeros = pixels.reduce(0) { $0 + ($1 == 0 ? 0 : 1) }
-        guard nonZeros <= Int(Int32.max), Double(nonZeros) <= densityLimit * Double(pixels.count) else { return nil }
+        guard let nonZeros = Self.nonZeros(pixels, features: features),
+              Double(nonZeros) <= densityLimit * Double(pixels.count) else { return nil }
         self.count = count
         self.nonZeros = nonZeros
         offsets = .allocate(capacity: count + 1)
         columns = .allocate(capacity: max(nonZeros, 1))
         values = .allocate(capacity: max(nonZeros, 1))
+        Self.fill(pixels, count: count, features: features, offsets: offsets.baseAddress!,
+                  columns: columns.baseAddress!, values: values.baseAddress!)
+    }
+
+    /// How many of `pixels` are not zero; nil when the rows cannot be stored this way (more
+    /// features than `maxFeatures`, or more non-zeros than an Int32 offset can count).
+    public static func nonZeros(_ pixels: [UInt8], features: Int) -> Int? {
+        guard features <= maxFeatures else { return nil }
+        let nonZeros = pixels.reduce(0) { $0 + ($1 == 0 ? 0 : 1) }
+        return nonZeros <= Int(Int32.max) ? nonZeros : nil
+    }
+
+    /// Writes the compressed rows of `pixels` [count, features]: offsets [count + 1], and
+    /// columns and values [`nonZeros(pixels)`]. Also how the OpenCL backend fills its buffers in
+    /// place, without a second copy on the host.
+    static func fill(_ pixels: [UInt8], count: Int, features: Int, offsets: UnsafeMutablePointer<Int32>,
+                     columns: UnsafeMutablePointer<UInt16>, values: UnsafeMutablePointer<UInt8>) {
+        precondition(pixels.count == count * features)
         var q = 0
         pixels.withUnsafeBufferPointer { p in
             for e in 0..<count {

@@ -160,9 +160,14 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
         try ShapeChecks.gather(examples, order, start, x?.shape, y.shape)
         if let x { gatherPixels(examples, order, start, rows: x.rows, into: x.storage.pointer) }
         let ys = y.storage.pointer, classes = examples.classes
-        for r in 0..<y.rows {
-            let label = Int(examples.storage.labels[Int(order.storage[start + r])])
-            for j in 0..<classes { ys[r * classes + j] = j == label ? 1 : 0 }
+        ys.update(repeating: 0, count: y.count)
+        examples.storage.labels.withUnsafeBufferPointer { labels in
+            order.storage.withUnsafeBufferPointer { indices in
+                for r in 0..<y.rows {
+                    let label = Int(labels[Int(indices[start + r])])
+                    if label < classes { ys[r * classes + label] = 1 }
+                }
+            }
         }
     }
 
@@ -333,6 +338,7 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
     public func softmaxRows(_ z: Tensor<CPUBackend<T>>, into p: Tensor<CPUBackend<T>>) throws {
         let started = profileStart(); defer { profileEnd("softmaxRows", started) }
         try ShapeChecks.same("softmaxRows", [("z", z.shape), ("p", p.shape)])
+        if let fast { return fast.softmaxRows(floats(z), floats(p), z.rows, z.cols) }
         let cols = z.cols
         for i in 0..<z.rows {
             let zi = z.storage.pointer + i * cols, pi = p.storage.pointer + i * cols
@@ -379,6 +385,10 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
     public func sumOfSquares(_ x: Tensor<CPUBackend<T>>, into out: Tensor<CPUBackend<T>>, at index: Int) throws {
         let started = profileStart(); defer { profileEnd("sumOfSquares", started) }
         try ShapeChecks.index("sumOfSquares", index, in: out.shape)
+        if let fast {
+            out.storage.pointer[index] = T(fast.sumOfSquares(floats(x), x.count))
+            return
+        }
         let px = x.storage.pointer
         var sum: T = 0
         for i in 0..<x.count { sum += px[i] * px[i] }

@@ -17,6 +17,8 @@ struct FloatKernels: Sendable {
     let scaledAdd: @Sendable (Float, Pointer, MutablePointer, Int) -> Void
     let addRow: @Sendable (Pointer, Pointer, MutablePointer, Int, Int) -> Void
     let columnSums: @Sendable (Pointer, MutablePointer, Int, Int) -> Void
+    let sumOfSquares: @Sendable (Pointer, Int) -> Float
+    let softmaxRows: @Sendable (Pointer, MutablePointer, Int, Int) -> Void
     /// (examples, order, rows, wt, n, z)
     let sparseProduct: @Sendable (SparseExamples, UnsafePointer<Int32>, Int, Pointer, Int, MutablePointer) -> Void
     /// (dz, examples, order, rows, n, features, dw, scratch)
@@ -32,6 +34,8 @@ struct FloatKernels: Sendable {
         scaledAdd: { CPUKernels.scaledAdd($0, $1, $2, count: $3) },
         addRow: { CPUKernels.addRow($0, $1, $2, rows: $3, cols: $4) },
         columnSums: { CPUKernels.columnSums($0, $1, rows: $2, cols: $3) },
+        sumOfSquares: { CPUKernels.sumOfSquares($0, count: $1) },
+        softmaxRows: { CPUKernels.softmaxRows($0, $1, rows: $2, cols: $3) },
         sparseProduct: { examples, order, rows, wt, n, z in
             CPUKernels.sparseProduct(examples.rows(CPUKernels.SparseRows.init), order: order, rows: rows, wt, n: n, into: z)
         },
@@ -49,6 +53,8 @@ struct FloatKernels: Sendable {
         scaledAdd: { CPUKernelsAVX2.scaledAdd($0, $1, $2, count: $3) },
         addRow: { CPUKernelsAVX2.addRow($0, $1, $2, rows: $3, cols: $4) },
         columnSums: { CPUKernelsAVX2.columnSums($0, $1, rows: $2, cols: $3) },
+        sumOfSquares: { CPUKernelsAVX2.sumOfSquares($0, count: $1) },
+        softmaxRows: { CPUKernelsAVX2.softmaxRows($0, $1, rows: $2, cols: $3) },
         sparseProduct: { examples, order, rows, wt, n, z in
             CPUKernelsAVX2.sparseProduct(examples.rows(CPUKernelsAVX2.SparseRows.init), order: order, rows: rows, wt, n: n, into: z)
         },
@@ -66,6 +72,8 @@ struct FloatKernels: Sendable {
         scaledAdd: { CPUKernelsAVX512.scaledAdd($0, $1, $2, count: $3) },
         addRow: { CPUKernelsAVX512.addRow($0, $1, $2, rows: $3, cols: $4) },
         columnSums: { CPUKernelsAVX512.columnSums($0, $1, rows: $2, cols: $3) },
+        sumOfSquares: { CPUKernelsAVX512.sumOfSquares($0, count: $1) },
+        softmaxRows: { CPUKernelsAVX512.softmaxRows($0, $1, rows: $2, cols: $3) },
         sparseProduct: { examples, order, rows, wt, n, z in
             CPUKernelsAVX512.sparseProduct(examples.rows(CPUKernelsAVX512.SparseRows.init), order: order, rows: rows, wt, n: n, into: z)
         },

@@ -1,14 +1,14 @@
 internal import COpenCL
 
-/// An example set's bytes in device memory: as they are, and their non-zero pixels as
-/// compressed sparse rows (see `SparseExamples`).
+/// An example set in device memory: its non-zero pixels as compressed sparse rows (see
+/// `SparseExamples`), its labels, and on GPUs also the pixel bytes as they are.
 public final class CLExamples {
-    let pixels: CLBuffer    // [count, features] uchar
+    let pixels: CLBuffer?   // [count, features] uchar, for input_gradient_dense
     let labels: CLBuffer    // [count] uchar
     let offsets: CLBuffer   // [count + 1] int
     let columns: CLBuffer   // [non-zeros] ushort
     let values: CLBuffer    // [non-zeros] uchar
-    init(pixels: CLBuffer, labels: CLBuffer, offsets: CLBuffer, columns: CLBuffer, values: CLBuffer) {
+    init(pixels: CLBuffer?, labels: CLBuffer, offsets: CLBuffer, columns: CLBuffer, values: CLBuffer) {
         self.pixels = pixels
         self.labels = labels
         self.offsets = offsets
@@ -149,14 +149,45 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         guard pixels.count == labels.count * features else {
             throw ShapeError("makeExampleSet", "\(pixels.count) pixels for \(labels.count) examples of \(features) features")
         }
-        guard let sparse = SparseExamples(pixels: pixels, count: labels.count, features: features) else {
+        guard let nonZeros = SparseExamples.nonZeros(pixels, features: features) else {
             throw ShapeError("makeExampleSet", "\(features) features: the OpenCL backend takes at most \(SparseExamples.maxFeatures)")
         }
-        return ExampleSet(count: labels.count, features: features, classes: classes, storage: CLExamples(
-            pixels: try pixels.withUnsafeBytes(readOnlyBuffer), labels: try labels.withUnsafeBytes(readOnlyBuffer),
-            offsets: try readOnlyBuffer(UnsafeRawBufferPointer(sparse.offsets)),
-            columns: try readOnlyBuffer(UnsafeRawBufferPointer(sparse.columns)),
-            values: try readOnlyBuffer(UnsafeRawBufferPointer(sparse.values))))
+        // The compressed rows are written straight into mapped device buffers: on a CPU device
+        // that is the device's own memory, so the host never holds a second copy of the data.
+        let count = labels.count
+        let offsets = try CLBuffer(context: device.context, byteCount: (count + 1) * 4, readOnly: true)
+        let columns = try CLBuffer(context: device.context, byteCount: nonZeros * 2, readOnly: true)
+        let values = try CLBuffer(context: device.context, byteCount: nonZeros, readOnly: true)
+        try withMapped(offsets) { offsetBytes in
+            try withMapped(columns) { columnBytes in
+                try withMapped(values) { valueBytes in
+                    SparseExamples.fill(pixels, count: count, features: features,
+                                        offsets: offsetBytes.bindMemory(to: Int32.self, capacity: count + 1),
+                                        columns: columnBytes.bindMemory(to: UInt16.self, capacity: nonZeros),
+                                        values: valueBytes.bindMemory(to: UInt8.self, capacity: nonZeros))
+                }
+            }
+        }
+        // Only the GPU kernels' dense first-layer gradient reads the bytes as they are.
+        let dense = matmulKernel == .tiled ? try pixels.withUnsafeBytes(readOnlyBuffer) : nil
+        return ExampleSet(count: count, features: features, classes: classes, storage: CLExamples(
+            pixels: dense, labels: try labels.withUnsafeBytes(readOnlyBuffer),
+            offsets: offsets, columns: columns, values: values))
+    }
+
+    /// Maps all of `buffer` for writing, runs `body` on the host pointer, and unmaps it.
+    private func withMapped(_ buffer: CLBuffer, _ body: (UnsafeMutableRawPointer) throws -> Void) throws {
+        guard buffer.byteCount > 0 else {
+            var nothing: UInt8 = 0
+            return try body(&nothing)
+        }
+        var status: cl_int = CL_SUCCESS
+        let mapped = clEnqueueMapBuffer(queue, buffer.handle, cl_bool(CL_TRUE), cl_map_flags(CL_MAP_WRITE), 0,
+                                        buffer.byteCount, 0, nil, nil, &status)
+        try check(status, "clEnqueueMapBuffer")
+        guard let mapped else { throw OpenCLError(call: "clEnqueueMapBuffer", code: CL_MAP_FAILURE) }
+        defer { clEnqueueUnmapMemObject(queue, buffer.handle, mapped, 0, nil, nil) }
+        try body(mapped)
     }
 
     /// A read-only device buffer holding a copy of `bytes`.
@@ -229,11 +260,11 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     public func gatherBatch(_ examples: ExampleSet<OpenCLBackend<T>>, order: IndexList<OpenCLBackend<T>>, start: Int,
                             x: Tensor<OpenCLBackend<T>>?, y: Tensor<OpenCLBackend<T>>) throws {
         try ShapeChecks.gather(examples, order, start, x?.shape, y.shape)
-        let groups = max(x == nil ? 0 : (examples.features + 15) / 16, examples.classes)   // see gather.cl
-        try launch2D(.gatherBatch, cols: groups, rows: y.rows, [
+        try launch1D(.gatherBatch, y.rows, [
             .int(y.rows), .int(examples.features), .int(examples.classes), .int(start), .int(x == nil ? 0 : 1),
-            .buffer(examples.storage.pixels), .buffer(examples.storage.labels), .buffer(order.storage),
-            .buffer(pixelScale), .buffer((x ?? y).storage), .buffer(y.storage),
+            .buffer(examples.storage.offsets), .buffer(examples.storage.columns), .buffer(examples.storage.values),
+            .buffer(examples.storage.labels), .buffer(order.storage), .buffer(pixelScale),
+            .buffer((x ?? y).storage), .buffer(y.storage),
         ])
     }
 
@@ -252,9 +283,9 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
                               order: IndexList<OpenCLBackend<T>>, start: Int, into dw: Tensor<OpenCLBackend<T>>) throws {
         try ShapeChecks.inputGradient(dz.shape, examples, order, start, dw.shape)
         let m = dz.rows, n = dz.cols, features = examples.features
-        if matmulKernel == .tiled {
+        if matmulKernel == .tiled, let pixels = examples.storage.pixels {
             try launch2D(.inputGradientDense, cols: features, rows: n, [
-                .int(m), .int(n), .int(features), .int(start), .buffer(examples.storage.pixels), .buffer(order.storage),
+                .int(m), .int(n), .int(features), .int(start), .buffer(pixels), .buffer(order.storage),
                 .buffer(pixelScale), .buffer(dz.storage), .buffer(dw.storage),
             ])
             return
