@@ -475,11 +475,17 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
     }
 }
 
-/// Index of the largest of `count` values (the first one on ties), as numpy's argmax.
+/// Index of the largest of `count` values (the first one on ties), as numpy's argmax. Written
+/// with selects instead of a branch: which element wins is data, and a mispredicted branch per
+/// row cost more than the comparisons.
 @inline(__always)
 func argmax<T: TensorElement>(_ p: UnsafePointer<T>, _ count: Int) -> Int {
-    var best = 0
-    for j in 1..<max(count, 1) where p[j] > p[best] { best = j }
+    var best = 0, bestValue = p[0]
+    for j in 1..<max(count, 1) {
+        let value = p[j], better = value > bestValue
+        best = better ? j : best
+        bestValue = better ? value : bestValue
+    }
     return best
 }
 
