@@ -65,7 +65,7 @@ let package = Package(
                 "Deriv8", "GPUTensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "GPUTensorTests", dependencies: ["GPUTensor"]),
+        .testTarget(name: "GPUTensorTests", dependencies: ["GPUTensor", "WorkerPool"]),
         .testTarget(name: "Deriv8Tests", dependencies: ["Deriv8", "GPUTensor", "CZlib"]),
         .testTarget(name: "OpenCLTests", dependencies: ["Deriv8", "GPUTensor"]),
         // Runs the built deriv8-gpu binary (depending on it makes `swift test` build it).
