@@ -137,7 +137,8 @@ public func softmaxRows(_ z: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Flo
         for j in 0..<cols { sum += pi[j] }
         var largest = -Float.infinity
         for j in 0..<cols where zi[j] > largest { largest = zi[j] }
-        for j in 0..<cols { pi[j] = zi[j] - largest < -87 ? 0 : pi[j] / sum }
+        // 0 · (p / sum), not 0: a NaN sum (a NaN or +inf logit) still makes the whole row NaN.
+        for j in 0..<cols { pi[j] = (zi[j] - largest < -87 ? 0 : 1) * (pi[j] / sum) }
     }
 }
 
