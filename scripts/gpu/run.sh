@@ -19,4 +19,5 @@ step "bench opencl";   timeout 120 $BIN bench --backend opencl --data $DATA --ep
 step "torch graph";    timeout 120 python3 .gpu/torch_mlp.py --data $DATA --epochs 10 --graph > "$OUT/torch_graph.txt" 2>&1; tail -1 "$OUT/torch_graph.txt"
 step "bench opencl 2"; timeout 120 $BIN bench --backend opencl --data $DATA --epochs 10 --json > "$OUT/bench_opencl2.json" 2>&1; cat "$OUT/bench_opencl2.json"
 step "profile";        timeout 120 $BIN bench --backend opencl --data $DATA --epochs 3 --profile > "$OUT/profile.txt" 2>&1; tail -16 "$OUT/profile.txt"
+step "bench cpu";      timeout 120 $BIN bench --backend cpu --data $DATA --epochs 10 --json > "$OUT/bench_cpu.json" 2>&1; cat "$OUT/bench_cpu.json"
 step "train 20";       timeout 180 $BIN train --backend opencl --data $DATA --results "$OUT/results" > "$OUT/train20.txt" 2>&1; tail -3 "$OUT/train20.txt"
