@@ -13,7 +13,9 @@ import Darwin
 /// woken worker joined a 50 µs loop too late to take any of it (measured: two tasks of 24 µs
 /// took 50-80 µs, the same as running both on the caller). These workers spin on an atomic
 /// for a short while after each loop (the next one usually follows within that time), then
-/// sleep on a condition variable. OpenMP runtimes and BLAS libraries do the same.
+/// sleep on a condition variable. OpenMP runtimes and BLAS libraries do the same. Spinners
+/// yield the core every few dozen pauses: when the scheduler had put the worker on the
+/// caller's core, epochs ran at 0.075 s instead of 0.046 s until it moved it.
 ///
 /// `run` hands out task indices; tasks must be independent. Results do not depend on which
 /// thread ran which task, so they are the same on any core count.
@@ -73,7 +75,12 @@ public final class WorkerPool: @unchecked Sendable {
                 pthread_mutex_unlock(mutex)
             }
             work(generation: generation)
-            while finished.load(ordering: .acquiring) < iterations { spin_pause() }
+            var spins = 0
+            while finished.load(ordering: .acquiring) < iterations {
+                spin_pause()
+                spins += 1
+                if spins % 64 == 0 { sched_yield() }   // the worker we wait for may share this core
+            }
             self.body = nil
         }
         busy.store(false, ordering: .releasing)
@@ -114,7 +121,11 @@ public final class WorkerPool: @unchecked Sendable {
                 }
                 spin_pause()
                 spins += 1
-                if spins % 64 == 0, clock.now - idleSince > Self.spinDuration { break }
+                if spins % 64 == 0 {
+                    if clock.now - idleSince > Self.spinDuration { break }
+                    // If the scheduler put this thread on the caller's core, let the caller run.
+                    sched_yield()
+                }
             }
             // Sleep until a new loop starts. The generation is checked again under the mutex, and
             // the caller broadcasts under it after publishing, so no wake-up is lost.
