@@ -28,6 +28,7 @@ enum KernelName: String, CaseIterable {
     case matmulRows = "matmul_rows"
     case transpose
     case addBroadcast = "add_broadcast"
+    case addRow = "add_row"
     case relu
     case reluBackward = "relu_backward"
     case scaledAdd = "scaled_add"
@@ -343,6 +344,10 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
 
     public func add(_ a: Tensor<OpenCLBackend<T>>, _ b: Tensor<OpenCLBackend<T>>, into c: Tensor<OpenCLBackend<T>>) throws {
         let (ba, bb) = try ShapeChecks.add(a.shape, b.shape, c.shape)
+        if ba == .none, bb == .row {   // every layer's bias add
+            try launch1D(.addRow, c.rows, [.int(c.rows), .int(c.cols), .buffer(a.storage), .buffer(b.storage), .buffer(c.storage)])
+            return
+        }
         try launch2D(.addBroadcast, cols: c.cols, rows: c.rows, [
             .int(c.rows), .int(c.cols), .int(ba.kernelMode), .int(bb.kernelMode),
             .buffer(a.storage), .buffer(b.storage), .buffer(c.storage),
