@@ -7,10 +7,9 @@ import WorkerPool
 // runs, at run time.
 
 // The CPU matrix multiply. Every transpose case is reduced to one kernel,
-//     C[m,n] = A[m,k] · B[k,n]   (all row-major, contiguous),
-// by first copying a transposed operand into row-major scratch memory. In this model the
-// operand that needs the copy is always the small one (a weight [32,784], or a gradient
-// [batch,32]), so the copy costs O(size) against the product's O(m·n·k).
+//     C[m,n] = A[m,k] · B[k,n]   (row-major, contiguous; A may also be given as Aᵀ [k, m]),
+// by first copying a transposed B into row-major scratch memory. In this model that B is
+// always a small weight matrix, so the copy costs O(size) against the product's O(m·n·k).
 //
 // The kernel walks C in tiles spread over the cores; inside a tile a block of 6 rows by two
 // vectors of columns stays in registers while k runs over the whole inner dimension, so each
@@ -74,11 +73,13 @@ public func transpose<T: KernelScalar>(_ src: UnsafePointer<T>, rows: Int, cols:
     }
 }
 
-/// C[m,n] = A[m,k] · B[k,n], row-major and contiguous, C overwritten.
+/// C[m,n] = A[m,k] · B[k,n], row-major and contiguous, C overwritten. With `transposedA`, a
+/// holds Aᵀ [k, m] instead (a batch gradient dz for a weight gradient dzᵀ·x): the kernel reads
+/// its columns in place, six neighbouring floats per step, instead of copying it transposed.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 public func gemm<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>,
-                                  m: Int, k: Int, n: Int) {
+                                  m: Int, k: Int, n: Int, transposedA: Bool = false) {
     let tilesDown = (m + tileRows - 1) / tileRows
     let tilesAcross = (n + tileCols - 1) / tileCols
     let tileCount = tilesDown * tilesAcross
@@ -91,7 +92,8 @@ public func gemm<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, 
                 for j in 0..<blockCols { edge[p * blockCols + j] = edgeStart + j < n ? b[p * n + edgeStart + j] : 0 }
             }
         }
-        let operands = GemmOperands(a: a, b: b, c: c, edge: UnsafePointer(edge.baseAddress), m: m, k: k, n: n)
+        let operands = GemmOperands(a: a, b: b, c: c, edge: UnsafePointer(edge.baseAddress), m: m, k: k, n: n,
+                                    transposedA: transposedA)
         let runTile = { @Sendable (tile: Int) in
             let row0 = (tile / tilesAcross) * tileRows
             let col0 = (tile % tilesAcross) * tileCols
@@ -114,6 +116,8 @@ private struct GemmOperands<T: KernelScalar>: @unchecked Sendable {
     /// B's last n mod blockCols columns, zero-padded: [k, blockCols]
     let edge: UnsafePointer<T>?
     let m: Int, k: Int, n: Int
+    /// a holds Aᵀ [k, m].
+    let transposedA: Bool
 }
 
 @inline(__always)
@@ -124,19 +128,25 @@ private func gemmTile<T: KernelScalar>(_ g: GemmOperands<T>, rows: Range<Int>, c
         let paddedA = scratch.baseAddress!, paddedC = scratch.baseAddress! + blockRows * k
         for i in stride(from: rows.lowerBound, to: rows.upperBound, by: blockRows) {
             let height = min(blockRows, rows.upperBound - i)
-            var a = g.a + i * k
+            // Where A(i + r, p) is: a[r · rowStep + p · pStep].
+            var (a, rowStep, pStep) = g.transposedA ? (g.a + i, 1, g.m) : (g.a + i * k, k, 1)
             if height < blockRows {
-                paddedA.update(from: a, count: height * k)
-                (paddedA + height * k).update(repeating: 0, count: (blockRows - height) * k)
-                a = UnsafePointer(paddedA)
+                for r in 0..<blockRows {
+                    for p in 0..<k { paddedA[r * k + p] = r < height ? a[r * rowStep + p * pStep] : 0 }
+                }
+                (a, rowStep, pStep) = (UnsafePointer(paddedA), k, 1)
             }
             for j in stride(from: cols.lowerBound, to: cols.upperBound, by: blockCols) {
                 let width = min(blockCols, cols.upperBound - j)
                 let (b, ldb) = width == blockCols ? (g.b + j, n) : (g.edge!, blockCols)
-                if height == blockRows && width == blockCols {
-                    block(a, k, b, ldb, g.c + i * n + j, n, k: k)
+                let (out, ldc) = height == blockRows && width == blockCols ? (g.c + i * n + j, n) : (paddedC, blockCols)
+                // Two calls, so that each copy of the inlined block has constant strides.
+                if pStep == 1 {
+                    block(a, rowStep: rowStep, pStep: 1, b, ldb, out, ldc, k: k)
                 } else {
-                    block(a, k, b, ldb, paddedC, blockCols, k: k)
+                    block(a, rowStep: 1, pStep: pStep, b, ldb, out, ldc, k: k)
+                }
+                if out == paddedC {
                     for r in 0..<height { (g.c + (i + r) * n + j).update(from: paddedC + r * blockCols, count: width) }
                 }
             }
@@ -144,19 +154,20 @@ private func gemmTile<T: KernelScalar>(_ g: GemmOperands<T>, rows: Range<Int>, c
     }
 }
 
-/// C[0..<6, 0..<blockCols] = A[0..<6, 0..<k] · B[0..<k, 0..<blockCols], with row strides lda,
-/// ldb and ldc; twelve vector accumulators.
+/// C[0..<6, 0..<blockCols] = A[0..<6, 0..<k] · B[0..<k, 0..<blockCols], where A(r, p) is
+/// a[r · rowStep + p · pStep] and B and C have row strides ldb and ldc; twelve vector accumulators.
 @inline(__always)
-private func block<T: KernelScalar>(_ a: UnsafePointer<T>, _ lda: Int, _ b: UnsafePointer<T>, _ ldb: Int,
+private func block<T: KernelScalar>(_ a: UnsafePointer<T>, rowStep: Int, pStep: Int, _ b: UnsafePointer<T>, _ ldb: Int,
                                     _ c: UnsafeMutablePointer<T>, _ ldc: Int, k: Int) {
     var c00 = Lanes<T>(), c01 = Lanes<T>(), c10 = Lanes<T>(), c11 = Lanes<T>()
     var c20 = Lanes<T>(), c21 = Lanes<T>(), c30 = Lanes<T>(), c31 = Lanes<T>()
     var c40 = Lanes<T>(), c41 = Lanes<T>(), c50 = Lanes<T>(), c51 = Lanes<T>()
-    let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda, a5 = a + 5 * lda
+    let a0 = a, a1 = a + rowStep, a2 = a + 2 * rowStep, a3 = a + 3 * rowStep, a4 = a + 4 * rowStep, a5 = a + 5 * rowStep
     var bRow = b
     for p in 0..<k {
         let b0 = loadLanes(bRow), b1 = loadLanes(bRow + laneCount)
-        let x0 = a0[p], x1 = a1[p], x2 = a2[p], x3 = a3[p], x4 = a4[p], x5 = a5[p]
+        let at = p * pStep
+        let x0 = a0[at], x1 = a1[at], x2 = a2[at], x3 = a3[at], x4 = a4[at], x5 = a5[at]
         fma(&c00, b0, x0); fma(&c01, b1, x0)
         fma(&c10, b0, x1); fma(&c11, b1, x1)
         fma(&c20, b0, x2); fma(&c21, b1, x2)

@@ -99,8 +99,9 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
     private var profiling = false
     private var recorded: [String: (count: Int, seconds: Double)] = [:]
 
-    /// Row-major copies of transposed matmul operands; grown on demand, never shrunk, so the
-    /// training loop allocates nothing after its first step.
+    /// Scratch for a transposed B, the first layer's wᵀ and its gradient parts (and a dense
+    /// batch for images too dense to skip zeros); grown on demand, never shrunk, so the training
+    /// loop allocates nothing after its first step.
     private var scratchA = CPUStorage<T>(count: 0)
     private var scratchB = CPUStorage<T>(count: 0)
 
@@ -219,7 +220,7 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
             } else {
                 ensure(&scratchA, m * features)
                 gatherPixels(examples, order, start, rows: m, into: scratchA.pointer)
-                fast.gemm(UnsafePointer(floats(scratchA.pointer)), wt, floats(z), m, features, n)
+                fast.gemm(UnsafePointer(floats(scratchA.pointer)), wt, floats(z), m, features, n, false)
             }
         }
     }
@@ -250,12 +251,9 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
                 fast.sparseGradient(floats(dz), sparse, batchOrder, m, n, features, floats(dw), floats(scratchA.pointer))
             } else {
                 // dw [n, features] = dzᵀ [n, m] · x [m, features]
-                ensure(&scratchA, dz.count)
-                fast.transpose(floats(dz), m, n, floats(scratchA.pointer))
                 ensure(&scratchB, m * features)
                 gatherPixels(examples, order, start, rows: m, into: scratchB.pointer)
-                fast.gemm(UnsafePointer(floats(scratchA.pointer)), UnsafePointer(floats(scratchB.pointer)), floats(dw),
-                          n, m, features)
+                fast.gemm(UnsafePointer(floats(dz)), UnsafePointer(floats(scratchB.pointer)), floats(dw), n, m, features, true)
             }
         }
     }
@@ -279,20 +277,15 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
             }
             return
         }
-        // The tuned kernel multiplies row-major operands; a transposed operand is first copied
-        // into scratch memory. Here that is always the small one (a weight or a batch gradient).
-        var pa = UnsafePointer(floats(a)), pb = UnsafePointer(floats(b))
-        if transposeA {
-            ensure(&scratchA, a.count)
-            fast.transpose(pa, a.rows, a.cols, floats(scratchA.pointer))
-            pa = UnsafePointer(floats(scratchA.pointer))
-        }
+        // The tuned kernel reads A as it is or transposed; a transposed B (always a small
+        // weight matrix here) is first copied into row-major scratch memory.
+        var pb = UnsafePointer(floats(b))
         if transposeB {
             ensure(&scratchB, b.count)
             fast.transpose(pb, b.rows, b.cols, floats(scratchB.pointer))
             pb = UnsafePointer(floats(scratchB.pointer))
         }
-        fast.gemm(pa, pb, floats(c), m, k, n)
+        fast.gemm(UnsafePointer(floats(a)), pb, floats(c), m, k, n, transposeA)
     }
 
     private func ensure(_ scratch: inout CPUStorage<T>, _ count: Int) {
