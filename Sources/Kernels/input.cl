@@ -11,36 +11,43 @@
 // computed on the host so that every backend rounds v / 255 the same way. The host checked
 // that every index in order is below count. Global sizes are rounded up: items guard their range.
 
-// input_product: item (g, r) computes z[r, 16g .. 16g+15], two pixels in flight.
+// input_product: item (g, r) computes z[r, 32g .. 32g+31]: two 16-wide vectors with two pixels
+// in flight where 32 columns fit, else 16-wide blocks, then one column at a time.
 __kernel void input_product(const int m, const int n, const int start,
                             __global const int* offsets, __global const ushort* columns,
                             __global const uchar* values, __global const int* order,
                             __global const real* scale, __global const real* wt, __global real* z) {
-    const int j0 = get_global_id(0) * 16, r = get_global_id(1);
+    const int j0 = get_global_id(0) * 32, r = get_global_id(1);
     if (r >= m || j0 >= n) return;
     const int example = order[start + r];
     const int begin = offsets[example], end = offsets[example + 1];
     __global real* out = z + (size_t)r * n;
-    if (j0 + 16 <= n) {
-        real8 a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+    if (j0 + 32 <= n) {
+        real16 a0 = 0, a1 = 0, b0 = 0, b1 = 0;
         int q = begin;
         for (; q + 2 <= end; q += 2) {
             __global const real* w0 = wt + (size_t)columns[q] * n + j0;
             __global const real* w1 = wt + (size_t)columns[q + 1] * n + j0;
             const real s0 = scale[values[q]], s1 = scale[values[q + 1]];
-            a0 += s0 * vload8(0, w0); a1 += s0 * vload8(1, w0);
-            b0 += s1 * vload8(0, w1); b1 += s1 * vload8(1, w1);
+            a0 += s0 * vload16(0, w0); a1 += s0 * vload16(1, w0);
+            b0 += s1 * vload16(0, w1); b1 += s1 * vload16(1, w1);
         }
         if (q < end) {
             __global const real* w0 = wt + (size_t)columns[q] * n + j0;
             const real s0 = scale[values[q]];
-            a0 += s0 * vload8(0, w0); a1 += s0 * vload8(1, w0);
+            a0 += s0 * vload16(0, w0); a1 += s0 * vload16(1, w0);
         }
-        vstore8(a0 + b0, 0, out + j0);
-        vstore8(a1 + b1, 1, out + j0);
+        vstore16(a0 + b0, 0, out + j0);
+        vstore16(a1 + b1, 1, out + j0);
         return;
     }
-    for (int j = j0; j < n; ++j) {
+    int j = j0;
+    for (; j + 16 <= n; j += 16) {
+        real16 acc = 0;
+        for (int q = begin; q < end; ++q) acc += scale[values[q]] * vload16(0, wt + (size_t)columns[q] * n + j);
+        vstore16(acc, 0, out + j);
+    }
+    for (; j < n; ++j) {
         real acc = 0;
         for (int q = begin; q < end; ++q) acc += scale[values[q]] * wt[(size_t)columns[q] * n + j];
         out[j] = acc;
@@ -48,7 +55,7 @@ __kernel void input_product(const int m, const int n, const int start,
 }
 
 // input_gradient_parts (CPU devices): the rows are split into `parts` parts; item (g, p) sums
-// part p's rows into its own slice of scratch, columns 16g .. 16g+15:
+// part p's rows into its own slice of scratch, columns 32g .. 32g+31:
 //   scratch[p, f, j] = Σ_{r in part p} x[r, f] · dz[r, j]       scratch [parts, features, n]
 // walking each row's non-zero pixels only. No two items write the same element, so no atomics;
 // input_gradient_sum then adds the parts in a fixed order.
@@ -56,10 +63,10 @@ __kernel void input_gradient_parts(const int m, const int n, const int features,
                                    __global const int* offsets, __global const ushort* columns,
                                    __global const uchar* values, __global const int* order,
                                    __global const real* scale, __global const real* dz, __global real* scratch) {
-    const int j0 = get_global_id(0) * 16, p = get_global_id(1);
+    const int j0 = get_global_id(0) * 32, p = get_global_id(1);
     if (p >= parts || j0 >= n) return;
     __global real* part = scratch + (size_t)p * features * n;
-    const int width = min(16, n - j0);
+    const int width = min(32, n - j0);
     for (int f = 0; f < features; ++f)
         for (int j = 0; j < width; ++j) part[(size_t)f * n + j0 + j] = 0;
     const int first = p * m / parts, last = (p + 1) * m / parts;
@@ -67,13 +74,13 @@ __kernel void input_gradient_parts(const int m, const int n, const int features,
         const int example = order[start + r];
         const int begin = offsets[example], end = offsets[example + 1];
         __global const real* d = dz + (size_t)r * n + j0;
-        if (width == 16) {
-            const real8 d0 = vload8(0, d), d1 = vload8(1, d);
+        if (width == 32) {
+            const real16 d0 = vload16(0, d), d1 = vload16(1, d);
             for (int q = begin; q < end; ++q) {
                 __global real* t = part + (size_t)columns[q] * n + j0;
                 const real s = scale[values[q]];
-                vstore8(vload8(0, t) + s * d0, 0, t);
-                vstore8(vload8(1, t) + s * d1, 1, t);
+                vstore16(vload16(0, t) + s * d0, 0, t);
+                vstore16(vload16(1, t) + s * d1, 1, t);
             }
         } else {
             for (int q = begin; q < end; ++q) {

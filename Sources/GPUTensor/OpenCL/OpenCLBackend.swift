@@ -85,7 +85,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     }
 
     /// How many parts input_gradient_parts splits a batch of rows into, for `columnBlocks` blocks
-    /// of 16 columns: about one item per compute unit, and at least 2. More parts cost more
+    /// of 32 columns: about one item per compute unit, and at least 2. More parts cost more
     /// zeroing and summing than they gain (PoCL, 2 cores: 8 parts 0.174 s per epoch, 2 parts 0.160 s).
     private func gradientParts(columnBlocks: Int) -> Int { max(2, device.info.computeUnits / max(columnBlocks, 1)) }
 
@@ -275,7 +275,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
                              _ w: Tensor<OpenCLBackend<T>>, into z: Tensor<OpenCLBackend<T>>) throws {
         try ShapeChecks.inputProduct(examples, order, start, w.shape, z.shape)
         let wt = try transposed(w)   // [features, n]: each non-zero pixel reads one row
-        let n = w.rows, groups = (n + 15) / 16
+        let n = w.rows, groups = (n + 31) / 32   // 32 columns per item, see input.cl
         try launch(.inputProduct, global: [groups, z.rows], local: [groups.roundedUpToPowerOfTwo, max(1, 32 / groups.roundedUpToPowerOfTwo)], [
             .int(z.rows), .int(n), .int(start), .buffer(examples.storage.offsets), .buffer(examples.storage.columns),
             .buffer(examples.storage.values), .buffer(order.storage), .buffer(pixelScale), .buffer(wt), .buffer(z.storage),
@@ -293,9 +293,10 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
             ])
             return
         }
-        let parts = gradientParts(columnBlocks: (n + 15) / 16)
+        let columnBlocks = (n + 31) / 32   // 32 columns per item, see input.cl
+        let parts = gradientParts(columnBlocks: columnBlocks)
         let scratch = try scratchBuffer(&gradientScratch, bytes: parts * features * n * MemoryLayout<T>.stride)
-        try launch(.inputGradientParts, global: [(n + 15) / 16, parts], local: [1, 1], [
+        try launch(.inputGradientParts, global: [columnBlocks, parts], local: [1, 1], [
             .int(m), .int(n), .int(features), .int(start), .int(parts), .buffer(examples.storage.offsets),
             .buffer(examples.storage.columns), .buffer(examples.storage.values), .buffer(order.storage),
             .buffer(pixelScale), .buffer(dz.storage), .buffer(scratch),
@@ -328,7 +329,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         if matmulKernel == .rows {
             // The barrier-free kernel, with a transposed B copied to [K, N] first.
             let bRows = transposeB ? try transposed(b) : b.storage
-            let groups = (n + 15) / 16   // items across: 16 columns each; items down: 4 rows each
+            let groups = (n + 15) / 16   // matmul_rows items across: 16 columns each; items down: 4 rows each
             // Work-groups of about 32 items: fewer, larger groups cost a CPU device less to schedule.
             let across = min(groups, 32).roundedUpToPowerOfTwo
             try launch(.matmulRows, global: [groups, (m + 3) / 4], local: [across, max(1, 32 / across)], [

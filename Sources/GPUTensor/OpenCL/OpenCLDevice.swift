@@ -130,6 +130,7 @@ final class OpenCLDevice: @unchecked Sendable {
         if T.self == Double.self { lines.append("#pragma OPENCL EXTENSION cl_khr_fp64 : enable") }
         lines.append("typedef \(T.openCLTypeName) real;")
         lines.append("typedef \(T.openCLTypeName)8 real8;")
+        lines.append("typedef \(T.openCLTypeName)16 real16;")
         lines.append("#define convert_real8 convert_\(T.openCLTypeName)8")
         lines.append("#define REAL_MIN \(T.self == Double.self ? "DBL_MIN" : "FLT_MIN")")
         lines.append("#define TILE \(tile)")
