@@ -140,18 +140,20 @@ final class OpenCLDevice: @unchecked Sendable {
 }
 
 private func platformString(_ platform: cl_platform_id, _ param: Int32) throws -> String {
-    var size = 0
-    try check(clGetPlatformInfo(platform, cl_platform_info(param), 0, nil, &size), "clGetPlatformInfo")
-    var bytes = [CChar](repeating: 0, count: max(size, 1))
-    try check(clGetPlatformInfo(platform, cl_platform_info(param), size, &bytes, nil), "clGetPlatformInfo")
-    return cString(bytes)
+    try infoString("clGetPlatformInfo") { clGetPlatformInfo(platform, cl_platform_info(param), $0, $1, $2) }
 }
 
 private func deviceString(_ device: cl_device_id, _ param: Int32) throws -> String {
+    try infoString("clGetDeviceInfo") { clGetDeviceInfo(device, cl_device_info(param), $0, $1, $2) }
+}
+
+/// An OpenCL info query's string, asked for the way the API wants: its size first, then its bytes.
+/// `query(size, buffer, sizeOut)` is the clGet*Info call.
+private func infoString(_ call: String, _ query: (Int, UnsafeMutableRawPointer?, UnsafeMutablePointer<Int>?) -> cl_int) throws -> String {
     var size = 0
-    try check(clGetDeviceInfo(device, cl_device_info(param), 0, nil, &size), "clGetDeviceInfo")
+    try check(query(0, nil, &size), call)
     var bytes = [CChar](repeating: 0, count: max(size, 1))
-    try check(clGetDeviceInfo(device, cl_device_info(param), size, &bytes, nil), "clGetDeviceInfo")
+    try check(bytes.withUnsafeMutableBytes { query(size, $0.baseAddress, nil) }, call)
     return cString(bytes)
 }
 
