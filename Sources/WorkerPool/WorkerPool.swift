@@ -68,7 +68,9 @@ public final class WorkerPool: @unchecked Sendable {
             self.body = body
             finished.store(0, ordering: .relaxed)
             let generation = ((ticket.load(ordering: .relaxed) >> Self.generationShift) + 1) & ((1 << 20) - 1)
-            ticket.store(generation << Self.generationShift | iterations << Self.indexBits, ordering: .releasing)
+            // Sequentially consistent, like the sleepers count: a worker going to sleep either
+            // sees this loop's ticket or is counted in `sleepers` here (no lost wake-up).
+            ticket.store(generation << Self.generationShift | iterations << Self.indexBits, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                 pthread_mutex_lock(mutex)
                 pthread_cond_broadcast(wake)

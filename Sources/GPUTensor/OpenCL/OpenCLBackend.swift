@@ -236,9 +236,16 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         var globalSize = zip(global, local).map { g, l in (g + l - 1) / l * l }
         var localSize = local
         var event: cl_event?
-        let status = profiling
+        let status = local.reduce(1, *) > device.info.maxWorkGroupSize
+            ? CL_INVALID_WORK_GROUP_SIZE   // refused here: PoCL would first print its own lines to stderr
+            : profiling
             ? clEnqueueNDRangeKernel(queue, k.handle, cl_uint(global.count), nil, &globalSize, &localSize, 0, nil, &event)
             : clEnqueueNDRangeKernel(queue, k.handle, cl_uint(global.count), nil, &globalSize, &localSize, 0, nil, nil)
+        if status != CL_SUCCESS {
+            // Let the work already queued finish before the error ends the process: PoCL, still
+            // compiling those kernels on its threads while the process exits, aborted.
+            _ = try? device.queue.finish()
+        }
         try check(status, "clEnqueueNDRangeKernel(\(kernel.rawValue))")
         if let event { recorded.append((kernel, CLEvent(event))) }
     }
