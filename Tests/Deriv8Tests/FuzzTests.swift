@@ -615,52 +615,36 @@ struct FuzzTests {
 
     @Test("10,000 mutated IDX image files (raw, gzipped, gzip streams mutated) each load or throw DataFileError")
     func idxImages() throws {
-        let folder = try fuzzFolder()
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let path = folder + "/images"
-        let gzipSeeds = Seeds.images.map { Seeds.gzipped($0, scratch: path) }
-        // 4,000 mutated raw files, 3,000 mutated then gzipped (the header checks behind zlib),
-        // 3,000 mutations of the gzip streams themselves (zlib's own checks and our trailer peek).
-        let raw = fuzz(seeds: Seeds.images, count: 4_000, seed: 0xF022_1D81_0000_0001) { input, outcome in
-            store(input, at: path, gzip: false)
-            Check.images(path, input: input, into: &outcome)
-        }
-        let gzipped = fuzz(seeds: Seeds.images, count: 3_000, seed: 0xF022_1D81_0000_0002) { input, outcome in
-            store(input, at: path, gzip: true)
-            Check.images(path, input: input, into: &outcome)
-        }
-        let stream = fuzz(seeds: gzipSeeds, count: 3_000, seed: 0xF022_1D81_0000_0003) { input, outcome in
-            store(input, at: path, gzip: false)
-            Check.images(path, input: input, into: &outcome)
-        }
-        expectSound(raw, count: 4_000, "IDX images, raw")
-        expectSound(gzipped, count: 3_000, "IDX images, gzipped")
-        expectSound(stream, count: 3_000, "IDX images, gzip stream", expectValid: false)
-        expectSound(raw + gzipped + stream, count: Self.inputs, "IDX images")
+        try fuzzIDX("images", seeds: Seeds.images, seed: 0xF022_1D81_0000_0000, check: Check.images)
     }
 
     @Test("10,000 mutated IDX label files (raw, gzipped, gzip streams mutated) each load or throw DataFileError")
     func idxLabels() throws {
+        try fuzzIDX("labels", seeds: Seeds.labels, seed: 0xF022_1AB3_0000_0000, check: Check.labels)
+    }
+
+    /// 4,000 mutated raw files, 3,000 mutated then gzipped (the header checks behind zlib), and
+    /// 3,000 mutations of the gzip streams themselves (zlib's own checks and our trailer peek),
+    /// each written to a file and read by `check`; the three runs use seeds seed + 1, 2 and 3.
+    private func fuzzIDX(_ kind: String, seeds: [[UInt8]], seed: UInt64,
+                         check: (String, [UInt8], inout Outcome) -> Void) throws {
         let folder = try fuzzFolder()
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let path = folder + "/labels"
-        let gzipSeeds = Seeds.labels.map { Seeds.gzipped($0, scratch: path) }
-        let raw = fuzz(seeds: Seeds.labels, count: 4_000, seed: 0xF022_1AB3_0000_0001) { input, outcome in
-            store(input, at: path, gzip: false)
-            Check.labels(path, input: input, into: &outcome)
+        let path = folder + "/" + kind
+        let gzipSeeds = seeds.map { Seeds.gzipped($0, scratch: path) }
+        func run(_ seeds: [[UInt8]], count: Int, _ run: UInt64, gzip: Bool) -> Outcome {
+            fuzz(seeds: seeds, count: count, seed: seed + run) { input, outcome in
+                store(input, at: path, gzip: gzip)
+                check(path, input, &outcome)
+            }
         }
-        let gzipped = fuzz(seeds: Seeds.labels, count: 3_000, seed: 0xF022_1AB3_0000_0002) { input, outcome in
-            store(input, at: path, gzip: true)
-            Check.labels(path, input: input, into: &outcome)
-        }
-        let stream = fuzz(seeds: gzipSeeds, count: 3_000, seed: 0xF022_1AB3_0000_0003) { input, outcome in
-            store(input, at: path, gzip: false)
-            Check.labels(path, input: input, into: &outcome)
-        }
-        expectSound(raw, count: 4_000, "IDX labels, raw")
-        expectSound(gzipped, count: 3_000, "IDX labels, gzipped")
-        expectSound(stream, count: 3_000, "IDX labels, gzip stream", expectValid: false)
-        expectSound(raw + gzipped + stream, count: Self.inputs, "IDX labels")
+        let raw = run(seeds, count: 4_000, 1, gzip: false)
+        let gzipped = run(seeds, count: 3_000, 2, gzip: true)
+        let stream = run(gzipSeeds, count: 3_000, 3, gzip: false)
+        expectSound(raw, count: 4_000, "IDX \(kind), raw")
+        expectSound(gzipped, count: 3_000, "IDX \(kind), gzipped")
+        expectSound(stream, count: 3_000, "IDX \(kind), gzip stream", expectValid: false)
+        expectSound(raw + gzipped + stream, count: Self.inputs, "IDX \(kind)")
     }
 
     @Test("10,000 byte-level mutations of safetensors files each decode or throw DataFileError")
