@@ -41,7 +41,7 @@ let package = Package(
         .target(
             name: "Kernels",
             resources: [
-                .embedInCode("gather.cl"), .embedInCode("input.cl"), .embedInCode("matmul.cl"), .embedInCode("elementwise.cl"),
+                .embedInCode("epilogue.cl"), .embedInCode("gather.cl"), .embedInCode("input.cl"), .embedInCode("matmul.cl"), .embedInCode("elementwise.cl"),
                 .embedInCode("softmax.cl"), .embedInCode("reduce.cl"), .embedInCode("optimizer.cl"),
             ]),
         .systemLibrary(name: "CPUHints"),

@@ -51,7 +51,7 @@ public struct GradientCheck {
         try backend.upload(oneHot, into: ws.y)
 
         // Backprop's gradients at the unperturbed parameters.
-        try model.forward(ws)
+        try model.forward(ws, gradient: true)
         try model.backward(ws, lambda: backpropLambda ?? lambda)
         let analytic = try (0..<layers).flatMap { l in
             [try backend.download(ws.dw[l]), try backend.download(ws.db[l])]
@@ -85,7 +85,6 @@ public struct GradientCheck {
 
     private func loss<B: Backend>(_ model: MLP<B>, _ ws: Workspace<B>) throws -> Double {
         try model.forward(ws)
-        try model.computeStats(ws)
         return try model.readStats(ws, lambda: lambda).loss
     }
 }

@@ -57,67 +57,71 @@ public final class MLP<B: Backend> {
 
     // MARK: Forward and backward
 
-    /// The forward pass: z[l] = a[l-1]·w[l]ᵀ + b[l]; a[l] = relu(z[l]) for hidden layers, and
-    /// probs = softmax(z[last]). Reads the batch (ws.input); fills ws.z, ws.a and ws.probs.
-    public func forward(_ ws: Workspace<B>) throws {
+    /// How many numbers a batch's statistics take: see `forward`.
+    public var statsWidth: Int { 2 + layerCount }
+
+    /// The forward pass: a[l] = max(0, a[l-1]·w[l]ᵀ + b[l]) for the hidden layers (a[-1] is the
+    /// batch), logits = a[last-1]·w[last]ᵀ + b[last] and probs = softmax(logits). Reads the batch
+    /// (ws.input) and fills ws.a, ws.logits and ws.probs. Queues the batch's statistics into row
+    /// `row` of `table` [rows, statsWidth] (ws.stats when nil): [Σ_i -log probs[i, y_i], correct
+    /// predictions, ‖w1‖², ‖w2‖², ...], the norms only when `weightNorms`. With `gradient`, also
+    /// dz[last] = (probs - y)/m, the gradient of the mean cross-entropy where `backward` starts.
+    public func forward(_ ws: Workspace<B>, gradient: Bool = false, weightNorms: Bool = true,
+                        into table: Tensor<B>? = nil, row: Int = 0) throws {
         let be = backend
-        for l in 0..<layerCount {
+        let last = layerCount - 1
+        for l in 0...last {
+            let out = l == last ? ws.logits : ws.a[l]                               // [m, n(l+1)]
             if l == 0, case .examples(let set, let order, let start) = ws.input {
-                try be.inputProduct(set, order: order, start: start, w[0], into: ws.z[0])  // z = x·wᵀ, x from the bytes
+                try be.inputLinear(set, order: order, start: start, w[0], b[0], relu: l < last,
+                                   into: out)                                       // out = x·wᵀ + b (ReLU'd), x from the bytes
             } else {
-                let input = l == 0 ? ws.x : ws.a[l - 1]                      // [m, n(l)]
-                try be.matmul(input, transposeA: false, w[l], transposeB: true,
-                              into: ws.z[l])                                 // z = input·wᵀ  [m, n(l+1)]
+                let input = l == 0 ? ws.x : ws.a[l - 1]                             // [m, n(l)]
+                try be.linear(input, w[l], b[l], relu: l < last, into: out)         // out = input·wᵀ + b (ReLU'd)
             }
-            try be.add(ws.z[l], b[l], into: ws.z[l])                         // z += b        [m, n(l+1)]
-            if l < layerCount - 1 {
-                try be.relu(ws.z[l], into: ws.a[l])                          // a = max(0, z) [m, n(l+1)]
-            } else {
-                try be.softmaxRows(ws.z[l], into: ws.probs)                  // probs = softmax(z) [m, classes]
-            }
+        }
+        let stats = table ?? ws.stats, at = row * statsWidth
+        try be.softmaxCrossEntropy(ws.logits, ws.y, probabilities: ws.probs, gradient: gradient ? ws.dz[last] : nil,
+                                   stats: stats, at: at)                            // probs = softmax(logits), dz = (probs - y)/m
+        if weightNorms {
+            for l in 0...last { try be.sumOfSquares(w[l], into: stats, at: at + 2 + l) }
         }
     }
 
     /// The backward pass, the exact reverse of `forward`, for the loss
-    /// J = -(1/m) Σ_i log probs[i, y_i] + (λ/2m) Σ_l ‖w[l]‖². Reads the batch, ws.y and the
-    /// forward's activations; fills ws.dz, ws.da, ws.dw and ws.db.
+    /// J = -(1/m) Σ_i log probs[i, y_i] + (λ/2m) Σ_l ‖w[l]‖². Starts from the dz[last] of a
+    /// `forward(ws, gradient: true)`; reads the batch and ws.a; fills ws.dz, ws.dw and ws.db.
     public func backward(_ ws: Workspace<B>, lambda: Double) throws {
         let be = backend
-        let m = B.Element(ws.batchSize)
-        let last = layerCount - 1
-        try be.softmaxCrossEntropyBackward(ws.probs, ws.y, into: ws.dz[last])     // dz = (probs - y)/m   [m, classes]
-        for l in stride(from: last, through: 0, by: -1) {
+        let decay = B.Element(lambda) / B.Element(ws.batchSize)   // λ/m: the L2 term's gradient is (λ/m)·w
+        for l in stride(from: layerCount - 1, through: 0, by: -1) {
             if l == 0, case .examples(let set, let order, let start) = ws.input {
-                try be.inputGradient(ws.dz[0], set, order: order, start: start, into: ws.dw[0])  // dw = dzᵀ·x, x from the bytes
+                try be.inputLinearGradient(ws.dz[0], set, order: order, start: start, w[0], decay: decay,
+                                           weightGradient: ws.dw[0], biasGradient: ws.db[0])    // from the bytes
             } else {
-                let input = l == 0 ? ws.x : ws.a[l - 1]                            // [m, n(l)]
-                try be.matmul(ws.dz[l], transposeA: true, input, transposeB: false,
-                              into: ws.dw[l])                                      // dw = dzᵀ·input        [n(l+1), n(l)]
+                let input = l == 0 ? ws.x : ws.a[l - 1]                                        // [m, n(l)]
+                try be.linearGradient(ws.dz[l], input, w[l], decay: decay,
+                                      weightGradient: ws.dw[l], biasGradient: ws.db[l])       // dw = dzᵀ·input + (λ/m)·w, db = Σ_rows dz
             }
-            try be.scaledAdd(B.Element(lambda) / m, w[l], into: ws.dw[l])          // dw += (λ/m)·w  (the L2 term)
-            try be.columnSums(ws.dz[l], into: ws.db[l])                            // db = Σ_rows dz        [1, n(l+1)]
             if l > 0 {
-                try be.matmul(ws.dz[l], transposeA: false, w[l], transposeB: false,
-                              into: ws.da[l - 1])                                  // da = dz·w             [m, n(l)]
-                try be.reluBackward(ws.da[l - 1], ws.z[l - 1], into: ws.dz[l - 1]) // dz = da ⊙ 1[z > 0]    [m, n(l)]
+                try be.backpropagate(ws.dz[l], w[l], reluOutput: ws.a[l - 1], into: ws.dz[l - 1])  // dz = (dz·w) ⊙ 1[a > 0]   [m, n(l)]
             }
         }
     }
 
-    /// After `forward`: queues the batch's statistics into ws.stats, [Σ_i -log probs[i, y_i],
-    /// correct predictions, ‖w1‖², ‖w2‖², ...], to be read with `readStats`.
-    public func computeStats(_ ws: Workspace<B>) throws {
-        try backend.crossEntropyStats(ws.probs, ws.y, into: ws.stats)
-        for l in 0..<layerCount { try backend.sumOfSquares(w[l], into: ws.stats, at: 2 + l) }
+    /// One batch's statistics, as `forward` queued them, from a downloaded row of numbers:
+    /// the batch's loss J (the L2 term weighted by `lambda`) and its correct count.
+    public func batchStats(_ row: ArraySlice<Double>, examples: Int, lambda: Double) -> BatchStats {
+        let s = Array(row)
+        let m = Double(examples)
+        let squaredWeights = s[2...].reduce(0, +)
+        return BatchStats(examples: examples, crossEntropySum: s[0], correct: Int(s[1]),
+                          loss: s[0] / m + lambda / (2 * m) * squaredWeights)
     }
 
-    /// Reads ws.stats back (one small transfer) as the batch's loss J and correct count.
+    /// Reads ws.stats back (one small transfer): the statistics of the last `forward` into it.
     public func readStats(_ ws: Workspace<B>, lambda: Double) throws -> BatchStats {
-        let s = try backend.download(ws.stats).map(Double.init)
-        let m = Double(ws.batchSize)
-        let squaredWeights = s[2...].reduce(0, +)
-        return BatchStats(examples: ws.batchSize, crossEntropySum: s[0], correct: Int(s[1]),
-                          loss: s[0] / m + lambda / (2 * m) * squaredWeights)
+        batchStats(try backend.download(ws.stats).map(Double.init)[...], examples: ws.batchSize, lambda: lambda)
     }
 
     /// Every parameter copied to the host, in `parameters` order.
@@ -162,15 +166,15 @@ public final class Workspace<B: Backend> {
     /// Where the first layer reads the batch from.
     public private(set) var input = BatchInput<B>.tensor
     private let backend: B
-    /// z[l] [m, n(l+1)] pre-activations; a[l] [m, n(l+1)] ReLU outputs of the hidden layers
-    public let z, a: [Tensor<B>]
-    /// probs [m, classes]
-    public let probs: Tensor<B>
-    /// dz[l], da[l]: gradients of J with respect to z[l] and a[l], shaped like them
-    public let dz, da: [Tensor<B>]
+    /// a[l] [m, n(l+1)]: the hidden layers' outputs (after ReLU)
+    public let a: [Tensor<B>]
+    /// logits, probs [m, classes]: the output layer before and after softmax
+    public let logits, probs: Tensor<B>
+    /// dz[l] [m, n(l+1)]: the gradient of J with respect to layer l's pre-activation
+    public let dz: [Tensor<B>]
     /// dw[l], db[l]: gradients of J with respect to w[l] and b[l], shaped like them
     public let dw, db: [Tensor<B>]
-    /// [1, 2 + layers]: see `MLP.computeStats`
+    /// [1, 2 + layers]: one batch's statistics, see `MLP.forward`
     public let stats: Tensor<B>
 
     public init(backend: B, sizes: [Int], batchSize m: Int) throws {
@@ -180,11 +184,10 @@ public final class Workspace<B: Backend> {
         batchSize = m
         x = try backend.makeTensor(Shape(m, sizes[0]))
         y = try backend.makeTensor(Shape(m, sizes[layers]))
-        z = try outs.map { try backend.makeTensor($0) }
         a = try outs.dropLast().map { try backend.makeTensor($0) }
+        logits = try backend.makeTensor(Shape(m, sizes[layers]))
         probs = try backend.makeTensor(Shape(m, sizes[layers]))
         dz = try outs.map { try backend.makeTensor($0) }
-        da = try outs.dropLast().map { try backend.makeTensor($0) }
         dw = try (0..<layers).map { try backend.makeTensor(Shape(sizes[$0 + 1], sizes[$0])) }
         db = try (0..<layers).map { try backend.makeTensor(Shape(1, sizes[$0 + 1])) }
         stats = try backend.makeTensor(Shape(1, 2 + layers))

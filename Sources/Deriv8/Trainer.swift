@@ -54,8 +54,9 @@ public struct BatchProgress: Sendable {
 }
 
 /// Trains an `MLP` on a labelled data set with mini-batch gradient descent. The data stay on the
-/// backend as bytes; each batch is gathered there from a visiting order. The only transfer per
-/// batch is the small statistics row the user sees.
+/// backend as bytes; each batch is gathered there from a visiting order. The batches' statistics
+/// stay there too, and come back in one small transfer per epoch (per batch when a progress
+/// display asks for them).
 public final class Trainer<B: Backend> {
     public let backend: B
     public let config: TrainingConfig
@@ -78,6 +79,10 @@ public final class Trainer<B: Backend> {
     private let testOrder: IndexList<B>
     /// One workspace per batch size seen: the full size, and the last partial batch if any.
     private var workspaces: [Int: Workspace<B>] = [:]
+    /// [batchesPerEpoch, model.statsWidth]: row b holds batch b's statistics (see `MLP.forward`).
+    private let trainStats: Tensor<B>
+    /// [test batches, model.statsWidth], made at the first evaluation.
+    private var evalStats: Tensor<B>?
 
     /// Uploads the data, draws the initial weights and shuffles, all from `config.seed`:
     /// the same seed gives the same run on every backend.
@@ -96,12 +101,15 @@ public final class Trainer<B: Backend> {
         generator.shuffle(&trainIndices)
         trainOrder = try backend.makeIndexList(trainIndices)
         testOrder = try backend.makeIndexList((0..<Int32(test.count)).map { $0 })
+        trainStats = try backend.makeTensor(Shape((train.count + config.batchSize - 1) / config.batchSize, model.statsWidth))
     }
 
     public var batchesPerEpoch: Int { (trainSet.count + config.batchSize - 1) / config.batchSize }
 
-    /// Runs the next epoch and evaluates on the test set. `progress` is called after every batch.
-    public func runEpoch(progress: (BatchProgress) -> Void = { _ in }) throws -> EpochResult {
+    /// Runs the next epoch and evaluates on the test set. Each batch's statistics stay on the
+    /// backend until the epoch ends (one transfer per epoch, no wait between batches), unless
+    /// `progress` is given: then they are read after every batch, and `progress` is called with them.
+    public func runEpoch(progress: ((BatchProgress) -> Void)? = nil) throws -> EpochResult {
         let epoch = epochsDone + 1
         if config.shuffle == .everyEpoch && epoch > 1 && nextBatch == 0 {
             generator.shuffle(&trainIndices)
@@ -109,59 +117,89 @@ public final class Trainer<B: Backend> {
         }
         let clock = ContinuousClock()
         let started = clock.now
-        var lossSum = 0.0, correct = 0, seen = 0
         let firstBatch = nextBatch
+        var totals = StatsTotals()
         for batch in firstBatch..<batchesPerEpoch {
             let start = batch * config.batchSize
             let ws = try workspace(min(config.batchSize, trainSet.count - start))
             try ws.load(trainSet, order: trainOrder, start: start)
-            try model.forward(ws)
-            try model.computeStats(ws)
+            try model.forward(ws, gradient: true, into: trainStats, row: batch)
             try model.backward(ws, lambda: config.lambda)
             try optimizer.update(model, gradients: ws)
-            let stats = try model.readStats(ws, lambda: config.lambda)
-            // NaN or infinity, or a loss no working run reaches: the cross-entropy part is at most
-            // about 87 per example (probabilities are clamped), so above `divergenceLoss` the
-            // weights themselves have exploded.
-            guard stats.loss.isFinite, stats.loss < Self.divergenceLoss else {
-                throw TrainingDiverged(epoch: epoch, batch: batch + 1, batchCount: batchesPerEpoch, loss: stats.loss,
-                                       learningRate: config.learningRate)
-            }
-            lossSum += stats.loss
-            correct += stats.correct
-            seen += stats.examples
             nextBatch = batch + 1
-            progress(BatchProgress(epoch: epoch, batch: batch + 1, batchCount: batchesPerEpoch, batchLoss: stats.loss,
-                                   meanLoss: lossSum / Double(batch + 1 - firstBatch), accuracy: Double(correct) / Double(seen)))
+            if let progress {
+                let table = try backend.download(trainStats).map(Double.init)
+                let stats = try add(table, batches: batch..<(batch + 1), epoch: epoch, to: &totals)!
+                progress(BatchProgress(epoch: epoch, batch: batch + 1, batchCount: batchesPerEpoch, batchLoss: stats.loss,
+                                       meanLoss: totals.lossSum / Double(batch + 1 - firstBatch),
+                                       accuracy: Double(totals.correct) / Double(totals.seen)))
+            }
             if stopRequested() && batch + 1 < batchesPerEpoch {
                 throw TrainingInterrupted(epoch: epoch, batch: batch + 1, batchCount: batchesPerEpoch)
             }
         }
+        if progress == nil {
+            let table = try backend.download(trainStats).map(Double.init)
+            _ = try add(table, batches: firstBatch..<batchesPerEpoch, epoch: epoch, to: &totals)
+        }
         nextBatch = 0
-        try backend.synchronize()
         let trained = clock.now
         let (testLoss, testAccuracy) = try evaluate(testSet, order: testOrder)
         let evaluated = clock.now
         epochsDone = epoch
-        return EpochResult(epoch: epoch, trainLoss: lossSum / Double(batchesPerEpoch - firstBatch),
-                           trainAccuracy: Double(correct) / Double(seen),
+        return EpochResult(epoch: epoch, trainLoss: totals.lossSum / Double(batchesPerEpoch - firstBatch),
+                           trainAccuracy: Double(totals.correct) / Double(totals.seen),
                            testLoss: testLoss, testAccuracy: testAccuracy,
                            trainSeconds: seconds(trained - started), evalSeconds: seconds(evaluated - trained))
     }
 
-    /// Mean cross-entropy (without the L2 term) and accuracy over `examples`, in batches.
+    /// Running sums over an epoch's batches.
+    private struct StatsTotals {
+        var lossSum = 0.0, correct = 0, seen = 0
+    }
+
+    /// Adds the statistics of `batches` from the downloaded table to `totals`, in order, and
+    /// returns the last batch's (nil for no batches). Throws `TrainingDiverged` at the first batch whose loss is NaN,
+    /// infinite, or a loss no working run reaches: the cross-entropy part is at most about 87
+    /// per example (probabilities are clamped), so above `divergenceLoss` the weights themselves
+    /// have exploded.
+    private func add(_ table: [Double], batches: Range<Int>, epoch: Int, to totals: inout StatsTotals) throws -> BatchStats? {
+        let width = model.statsWidth
+        var stats: BatchStats?
+        for batch in batches {
+            let examples = min(config.batchSize, trainSet.count - batch * config.batchSize)
+            let batchStats = model.batchStats(table[(batch * width)..<((batch + 1) * width)], examples: examples,
+                                              lambda: config.lambda)
+            guard batchStats.loss.isFinite, batchStats.loss < Self.divergenceLoss else {
+                throw TrainingDiverged(epoch: epoch, batch: batch + 1, batchCount: batchesPerEpoch, loss: batchStats.loss,
+                                       learningRate: config.learningRate)
+            }
+            totals.lossSum += batchStats.loss
+            totals.correct += batchStats.correct
+            totals.seen += batchStats.examples
+            stats = batchStats
+        }
+        return stats
+    }
+
+    /// Mean cross-entropy (without the L2 term) and accuracy over `examples`, in batches; their
+    /// statistics are read back once, at the end.
     public func evaluate(_ examples: ExampleSet<B>, order: IndexList<B>) throws -> (loss: Double, accuracy: Double) {
-        var crossEntropy = 0.0, correct = 0
-        var start = 0
-        while start < examples.count {
+        let batches = (examples.count + config.batchSize - 1) / config.batchSize
+        let width = model.statsWidth
+        if evalStats?.rows ?? 0 < batches { evalStats = try backend.makeTensor(Shape(batches, width)) }
+        let table = evalStats!
+        for batch in 0..<batches {
+            let start = batch * config.batchSize
             let ws = try workspace(min(config.batchSize, examples.count - start))
             try ws.load(examples, order: order, start: start)
-            try model.forward(ws)
-            try model.computeStats(ws)
-            let stats = try model.readStats(ws, lambda: 0)
-            crossEntropy += stats.crossEntropySum
-            correct += stats.correct
-            start += ws.batchSize
+            try model.forward(ws, weightNorms: false, into: table, row: batch)
+        }
+        let values = try backend.download(table).map(Double.init)
+        var crossEntropy = 0.0, correct = 0
+        for batch in 0..<batches {
+            crossEntropy += values[batch * width]
+            correct += Int(values[batch * width + 1])
         }
         let n = Double(max(examples.count, 1))
         return (crossEntropy / n, Double(correct) / n)

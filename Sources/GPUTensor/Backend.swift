@@ -41,15 +41,31 @@ public protocol Backend: AnyObject {
     /// for r in 0..<y.rows.   x [m, features] (only y is written when x is nil), y [m, classes]
     func gatherBatch(_ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int,
                      x: Tensor<Self>?, y: Tensor<Self>) throws
-    /// The first layer's product read straight from the example bytes, so the batch's inputs are
-    /// never written out as floats: z = x · wᵀ where x[r, :] = pixels[order[start + r], :] / 255.
-    /// w [n, features], z [m, n]
-    func inputProduct(_ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int,
-                      _ w: Tensor<Self>, into z: Tensor<Self>) throws
-    /// The first layer's weight gradient from the example bytes: dw = dzᵀ · x, with x as in
-    /// `inputProduct`.   dz [m, n], dw [n, features]
-    func inputGradient(_ dz: Tensor<Self>, _ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int,
-                       into dw: Tensor<Self>) throws
+    /// The first layer read straight from the example bytes, so the batch's inputs are never
+    /// written out as floats: y = x · wᵀ + b, then max(0, ·) when `relu`, where
+    /// x[r, :] = pixels[order[start + r], :] / 255.   w [n, features], b [1, n], y [m, n]
+    func inputLinear(_ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int,
+                     _ w: Tensor<Self>, _ b: Tensor<Self>, relu: Bool, into y: Tensor<Self>) throws
+    /// The first layer's parameter gradients from the example bytes, x as in `inputLinear`:
+    /// dw = dzᵀ · x + decay · w (decay = λ/m: the L2 term) and db = Σ_rows dz.
+    /// dz [m, n], w and dw [n, features], db [1, n]
+    func inputLinearGradient(_ dz: Tensor<Self>, _ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int,
+                             _ w: Tensor<Self>, decay: Element, weightGradient dw: Tensor<Self>,
+                             biasGradient db: Tensor<Self>) throws
+    /// A layer: y = x · wᵀ + b, then max(0, ·) when `relu`.   x [m, k], w [n, k], b [1, n], y [m, n]
+    func linear(_ x: Tensor<Self>, _ w: Tensor<Self>, _ b: Tensor<Self>, relu: Bool, into y: Tensor<Self>) throws
+    /// A layer's parameter gradients: dw = dzᵀ · x + decay · w and db = Σ_rows dz.
+    /// dz [m, n], x [m, k], w and dw [n, k], db [1, n]
+    func linearGradient(_ dz: Tensor<Self>, _ x: Tensor<Self>, _ w: Tensor<Self>, decay: Element,
+                        weightGradient dw: Tensor<Self>, biasGradient db: Tensor<Self>) throws
+    /// The gradient one layer down through a ReLU layer whose output was a:
+    /// dx = (dz · w) ⊙ 1[a > 0].   dz [m, n], w [n, k], a and dx [m, k]
+    func backpropagate(_ dz: Tensor<Self>, _ w: Tensor<Self>, reluOutput a: Tensor<Self>, into dx: Tensor<Self>) throws
+    /// The output layer's tail: p = softmax(z) row by row, the cross-entropy stats of p against y
+    /// at stats[index] and stats[index + 1] (as `crossEntropyStats`), and, when dz is given, the
+    /// loss gradient dz = (p - y) / m (as `softmaxCrossEntropyBackward`).   z, y, p, dz [m, c]
+    func softmaxCrossEntropy(_ z: Tensor<Self>, _ y: Tensor<Self>, probabilities p: Tensor<Self>,
+                             gradient dz: Tensor<Self>?, stats: Tensor<Self>, at index: Int) throws
     /// c = op(a) · op(b), where op transposes when asked.   op(a) [m, k], op(b) [k, n], c [m, n]
     func matmul(_ a: Tensor<Self>, transposeA: Bool, _ b: Tensor<Self>, transposeB: Bool,
                 into c: Tensor<Self>) throws
@@ -65,11 +81,12 @@ public protocol Backend: AnyObject {
     /// dz = (p - y) / m: the gradient of the mean cross-entropy of softmax outputs p against
     /// one-hot targets y with respect to the logits (the softmax Jacobian is never formed).   [m, c]
     func softmaxCrossEntropyBackward(_ p: Tensor<Self>, _ y: Tensor<Self>, into dz: Tensor<Self>) throws
-    /// stats[0] = Σ_i -log p[i, label_i] and stats[1] = #{i : argmax p[i, :] == label_i}, the label
-    /// being argmax y[i, :] (first index on ties). Other elements of stats are left alone.
-    /// p, y [m, c], stats [1, k] with k >= 2.
-    func crossEntropyStats(_ p: Tensor<Self>, _ y: Tensor<Self>, into stats: Tensor<Self>) throws
-    /// out[0, index] = Σ x², the L2 penalty's sum. Other elements of out are left alone.
+    /// stats[index] = Σ_i -log p[i, label_i] and stats[index + 1] = #{i : argmax p[i, :] == label_i},
+    /// the label being argmax y[i, :] (first index on ties); stats indexed row-major as one array.
+    /// Other elements of stats are left alone.   p, y [m, c]
+    func crossEntropyStats(_ p: Tensor<Self>, _ y: Tensor<Self>, into stats: Tensor<Self>, at index: Int) throws
+    /// out[index] = Σ x² (out indexed row-major as one array), the L2 penalty's sum. Other
+    /// elements of out are left alone.
     func sumOfSquares(_ x: Tensor<Self>, into out: Tensor<Self>, at index: Int) throws
     /// s[0, j] = Σ_i x[i, j].   x [m, n] -> s [1, n]
     func columnSums(_ x: Tensor<Self>, into s: Tensor<Self>) throws
@@ -88,7 +105,34 @@ public protocol Backend: AnyObject {
                   correction1: Element, correction2: Element) throws
 }
 
+/// The fused ops as compositions of the simple ones: the CPU backend's implementation, and the
+/// reference the OpenCL backend's fused kernels are checked against.
 extension Backend {
+    public func linear(_ x: Tensor<Self>, _ w: Tensor<Self>, _ b: Tensor<Self>, relu: Bool, into y: Tensor<Self>) throws {
+        try matmul(x, transposeA: false, w, transposeB: true, into: y)   // y = x·wᵀ   [m, n]
+        try add(y, b, into: y)                                           // y += b
+        if relu { try self.relu(y, into: y) }                            // y = max(0, y)
+    }
+
+    public func linearGradient(_ dz: Tensor<Self>, _ x: Tensor<Self>, _ w: Tensor<Self>, decay: Element,
+                               weightGradient dw: Tensor<Self>, biasGradient db: Tensor<Self>) throws {
+        try matmul(dz, transposeA: true, x, transposeB: false, into: dw)   // dw = dzᵀ·x   [n, k]
+        try scaledAdd(decay, w, into: dw)                                  // dw += decay·w
+        try columnSums(dz, into: db)                                       // db = Σ_rows dz   [1, n]
+    }
+
+    public func backpropagate(_ dz: Tensor<Self>, _ w: Tensor<Self>, reluOutput a: Tensor<Self>, into dx: Tensor<Self>) throws {
+        try matmul(dz, transposeA: false, w, transposeB: false, into: dx)   // dx = dz·w   [m, k]
+        try reluBackward(dx, a, into: dx)                                   // dx ⊙= 1[a > 0]
+    }
+
+    public func softmaxCrossEntropy(_ z: Tensor<Self>, _ y: Tensor<Self>, probabilities p: Tensor<Self>,
+                                    gradient dz: Tensor<Self>?, stats: Tensor<Self>, at index: Int) throws {
+        try softmaxRows(z, into: p)
+        try crossEntropyStats(p, y, into: stats, at: index)
+        if let dz { try softmaxCrossEntropyBackward(p, y, into: dz) }
+    }
+
     /// A new tensor holding `values` (row-major).
     public func makeTensor(_ shape: Shape, values: [Element]) throws -> Tensor<Self> {
         let t = try makeTensor(shape)

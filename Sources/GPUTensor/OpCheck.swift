@@ -12,14 +12,17 @@ public struct OpCheck {
         public let transposeB: Bool
         /// For the ops that read example bytes: the fraction of pixels that are 0 (MNIST: 0.81).
         public let zeroPixels: Double
+        /// For linear and inputLinear: apply ReLU. For softmaxCrossEntropy: also the gradient.
+        public let flag: Bool
 
         public init(_ op: Op, _ shapes: [Shape], transposeA: Bool = false, transposeB: Bool = false,
-                    zeroPixels: Double = 0) {
+                    zeroPixels: Double = 0, flag: Bool = false) {
             self.op = op
             self.shapes = shapes
             self.transposeA = transposeA
             self.transposeB = transposeB
             self.zeroPixels = zeroPixels
+            self.flag = flag
         }
 
         public var shapeDescription: String {
@@ -27,10 +30,18 @@ public struct OpCheck {
             switch op {
             case .matmul:
                 return "\(transposeA ? "aᵀ" : "a")\(shapes[0]) · \(transposeB ? "bᵀ" : "b")\(shapes[1])"
-            case .inputProduct:
-                return "x\(shapes[0]) · wᵀ\(shapes[1]), \(zeros)"
-            case .inputGradient:
-                return "dzᵀ\(shapes[0]) · x\(shapes[1]), \(zeros)"
+            case .inputLinear:
+                return "x\(shapes[0]) · wᵀ\(shapes[1]) + b\(flag ? ", relu" : ""), \(zeros)"
+            case .inputLinearGradient:
+                return "dzᵀ\(shapes[0]) · x\(shapes[1]) + λw, Σdz, \(zeros)"
+            case .linear:
+                return "x\(shapes[0]) · wᵀ\(shapes[1]) + b\(flag ? ", relu" : "")"
+            case .linearGradient:
+                return "dzᵀ\(shapes[0]) · x\(shapes[1]) + λw, Σdz"
+            case .backpropagate:
+                return "dz\(shapes[0]) · w\(shapes[1]) ⊙ 1[a > 0]"
+            case .softmaxCrossEntropy:
+                return "\(shapes[0])\(flag ? " with gradient" : "")"
             default:
                 return shapes.map(\.description).joined(separator: " ")
             }
@@ -38,7 +49,8 @@ public struct OpCheck {
     }
 
     public enum Op: String, CaseIterable, Sendable {
-        case gatherBatch, inputProduct, inputGradient, matmul, add, relu, reluBackward, softmaxRows, softmaxCrossEntropyBackward
+        case gatherBatch, inputLinear, inputLinearGradient, linear, linearGradient, backpropagate, softmaxCrossEntropy
+        case matmul, add, relu, reluBackward, softmaxRows, softmaxCrossEntropyBackward
         case crossEntropyStats, sumOfSquares, columnSums, rowSums, scaledAdd, momentumStep, adamStep
     }
 
@@ -68,9 +80,17 @@ public struct OpCheck {
         // zero like digits (the CPU backend's sparse path) and none zero (its dense path).
         for (m, features, n) in [(1, 1, 1), (7, 33, 5), (33, 7, 1), (500, 784, 32), (17, 65, 48), (5, 100, 33)] {
             for zeros in m * features == 1 ? [0.0] : [0.8, 0.0] {
-                cases.append(Case(.inputProduct, [Shape(m, features), Shape(n, features)], zeroPixels: zeros))
-                cases.append(Case(.inputGradient, [Shape(m, n), Shape(m, features)], zeroPixels: zeros))
+                cases.append(Case(.inputLinear, [Shape(m, features), Shape(n, features)], zeroPixels: zeros, flag: zeros > 0))
+                cases.append(Case(.inputLinearGradient, [Shape(m, n), Shape(m, features)], zeroPixels: zeros))
             }
+        }
+        // (m, k, n) for the fused layer ops: x [m, k], w [n, k], dz [m, n].
+        for (m, k, n) in [(1, 1, 1), (7, 33, 5), (33, 7, 1), (500, 32, 32), (500, 32, 10), (17, 65, 129)] {
+            for relu in [true, false] {
+                cases.append(Case(.linear, [Shape(m, k), Shape(n, k)], flag: relu))
+            }
+            cases.append(Case(.linearGradient, [Shape(m, n), Shape(m, k), Shape(n, k)]))
+            cases.append(Case(.backpropagate, [Shape(m, n), Shape(n, k), Shape(m, k)]))
         }
         // (m, k, n) for c [m,n] = op(a) [m,k] · op(b) [k,n]
         let products = [(1, 1, 1), (7, 33, 5), (33, 7, 1), (500, 784, 32), (500, 32, 784),
@@ -102,6 +122,9 @@ public struct OpCheck {
             cases.append(Case(.softmaxRows, [shape]))
             cases.append(Case(.softmaxCrossEntropyBackward, [shape, shape]))
             cases.append(Case(.crossEntropyStats, [shape, shape]))
+            for gradient in [true, false] {
+                cases.append(Case(.softmaxCrossEntropy, [shape, shape], flag: gradient))
+            }
         }
         return cases
     }()
@@ -121,6 +144,8 @@ public struct OpCheck {
 
     struct Inputs {
         var tensors: [[Double]]
+        /// The tensors' shapes, when not the case's.
+        var shapes: [Shape]? = nil
         /// For the ops that read example bytes: pixels, labels, order and the batch start.
         var pixels: [UInt8] = [], labels: [UInt8] = [], order: [Int32] = []
         var start = 0
@@ -147,10 +172,14 @@ public struct OpCheck {
             return y
         }
         switch c.op {
-        case .gatherBatch, .inputProduct, .inputGradient:
-            // The batch's shape: gatherBatch's x, inputProduct's x, inputGradient's second.
-            let batch = c.op == .inputGradient ? c.shapes[1] : c.shapes[0], examples = batch.rows * 2 + 3, classes = 10
-            var inputs = Inputs(tensors: c.op == .gatherBatch ? [] : [uniform(c.op == .inputProduct ? c.shapes[1] : c.shapes[0])])
+        case .gatherBatch, .inputLinear, .inputLinearGradient:
+            // The batch's shape: gatherBatch's x, inputLinear's x, inputLinearGradient's second.
+            let batch = c.op == .inputLinearGradient ? c.shapes[1] : c.shapes[0], examples = batch.rows * 2 + 3, classes = 10
+            // The tensors: inputLinear's w and b; inputLinearGradient's dz and w.
+            let n = c.op == .inputLinear ? c.shapes[1].rows : c.shapes[0].cols
+            let shapes = c.op == .gatherBatch ? [] : c.op == .inputLinear ? [c.shapes[1], Shape(1, n)] : [c.shapes[0], Shape(n, batch.cols)]
+            var inputs = Inputs(tensors: shapes.map { uniform($0) }, shapes: shapes)
+            inputs.alpha = g.uniform(0, 0.1)
             inputs.pixels = (0..<(examples * batch.cols)).map { _ in
                 g.uniform(0, 1) < c.zeroPixels ? 0 : UInt8(1 + g.below(255))
             }
@@ -165,6 +194,16 @@ public struct OpCheck {
             return Inputs(tensors: [uniform(c.shapes[0], -40, 40)])
         case .softmaxCrossEntropyBackward, .crossEntropyStats:
             return Inputs(tensors: [probabilities(c.shapes[0]), oneHot(c.shapes[1])])
+        case .softmaxCrossEntropy:
+            return Inputs(tensors: [uniform(c.shapes[0], -40, 40), oneHot(c.shapes[1])])
+        case .linear:
+            // x, w and the bias b [1, n].
+            let shapes = c.shapes + [Shape(1, c.shapes[1].rows)]
+            return Inputs(tensors: shapes.map { uniform($0) }, shapes: shapes)
+        case .linearGradient:
+            var inputs = Inputs(tensors: c.shapes.map { uniform($0) })
+            inputs.alpha = g.uniform(0, 0.1)
+            return inputs
         case .scaledAdd, .momentumStep:
             var inputs = Inputs(tensors: c.shapes.map { uniform($0) })
             inputs.alpha = g.uniform(-2, 2)
@@ -184,12 +223,13 @@ public struct OpCheck {
         let s = c.shapes
         switch c.op {
         case .gatherBatch: return s[0]
-        case .inputProduct: return Shape(s[0].rows, s[1].rows)
-        case .inputGradient: return Shape(s[0].cols, s[1].cols)
+        case .inputLinear, .linear: return Shape(s[0].rows, s[1].rows)
+        case .inputLinearGradient, .linearGradient: return Shape(s[0].cols, s[1].cols)
+        case .backpropagate: return s[2]
+        case .crossEntropyStats: return Shape(2, 2)
         case .matmul:
             return Shape(c.transposeA ? s[0].cols : s[0].rows, c.transposeB ? s[1].rows : s[1].cols)
         case .add: return Shape(max(s[0].rows, s[1].rows), max(s[0].cols, s[1].cols))
-        case .crossEntropyStats: return Shape(1, 2)
         case .sumOfSquares: return Shape(1, 3)
         case .columnSums: return Shape(1, s[0].cols)
         case .rowSums: return Shape(s[0].rows, 1)
@@ -198,9 +238,7 @@ public struct OpCheck {
     }
 
     private func evaluate<X: Backend>(_ c: Case, _ inputs: Inputs, on be: X) throws -> [Double] {
-        // The tensor inputs: for inputProduct only w (its x is the example bytes).
-        let tensorShapes = c.op == .inputProduct ? [c.shapes[1]] : c.shapes
-        let tensors = try zip(tensorShapes, inputs.tensors).map { shape, values in
+        let tensors = try zip(inputs.shapes ?? c.shapes, inputs.tensors).map { shape, values in
             try be.makeTensor(shape, values: values.map { X.Element($0) })
         }
         let out = try be.makeTensor(outputShape(c))
@@ -214,12 +252,30 @@ public struct OpCheck {
             let y = try be.makeTensor(Shape(c.shapes[0].rows, 10))
             try be.gatherBatch(set, order: order, start: inputs.start, x: out, y: y)
             return try (be.download(out) + be.download(y)).map(Double.init)
-        case .inputProduct:
+        case .inputLinear:
             let (set, order) = try examples(features: c.shapes[0].cols)
-            try be.inputProduct(set, order: order, start: inputs.start, tensors[0], into: out)
-        case .inputGradient:
+            try be.inputLinear(set, order: order, start: inputs.start, tensors[0], tensors[1], relu: c.flag, into: out)
+        case .inputLinearGradient:
             let (set, order) = try examples(features: c.shapes[1].cols)
-            try be.inputGradient(tensors[0], set, order: order, start: inputs.start, into: out)
+            let db = try be.makeTensor(Shape(1, c.shapes[0].cols))
+            try be.inputLinearGradient(tensors[0], set, order: order, start: inputs.start, tensors[1],
+                                       decay: X.Element(inputs.alpha), weightGradient: out, biasGradient: db)
+            return try (be.download(out) + be.download(db)).map(Double.init)
+        case .linear:
+            try be.linear(tensors[0], tensors[1], tensors[2], relu: c.flag, into: out)
+        case .linearGradient:
+            let db = try be.makeTensor(Shape(1, c.shapes[0].cols))
+            try be.linearGradient(tensors[0], tensors[1], tensors[2], decay: X.Element(inputs.alpha),
+                                  weightGradient: out, biasGradient: db)
+            return try (be.download(out) + be.download(db)).map(Double.init)
+        case .backpropagate:
+            try be.backpropagate(tensors[0], tensors[1], reluOutput: tensors[2], into: out)
+        case .softmaxCrossEntropy:
+            // Stats at elements 1 and 2 of a (2, 2) table, as a training run's table rows.
+            let stats = try be.makeTensor(Shape(2, 2))
+            let dz = c.flag ? try be.makeTensor(c.shapes[0]) : nil
+            try be.softmaxCrossEntropy(tensors[0], tensors[1], probabilities: out, gradient: dz, stats: stats, at: 1)
+            return try (be.download(out) + be.download(stats) + (dz.map(be.download) ?? [])).map(Double.init)
         case .matmul:
             try be.matmul(tensors[0], transposeA: c.transposeA, tensors[1], transposeB: c.transposeB, into: out)
         case .add: try be.add(tensors[0], tensors[1], into: out)
@@ -227,7 +283,7 @@ public struct OpCheck {
         case .reluBackward: try be.reluBackward(tensors[0], tensors[1], into: out)
         case .softmaxRows: try be.softmaxRows(tensors[0], into: out)
         case .softmaxCrossEntropyBackward: try be.softmaxCrossEntropyBackward(tensors[0], tensors[1], into: out)
-        case .crossEntropyStats: try be.crossEntropyStats(tensors[0], tensors[1], into: out)
+        case .crossEntropyStats: try be.crossEntropyStats(tensors[0], tensors[1], into: out, at: 1)
         case .sumOfSquares: try be.sumOfSquares(tensors[0], into: out, at: 1)
         case .columnSums: try be.columnSums(tensors[0], into: out)
         case .rowSums: try be.rowSums(tensors[0], into: out)
@@ -255,11 +311,12 @@ public struct OpCheck {
     private func terms(_ c: Case) -> Int {
         switch c.op {
         case .matmul: return c.transposeA ? c.shapes[0].rows : c.shapes[0].cols
-        case .inputProduct: return c.shapes[0].cols
-        case .inputGradient: return c.shapes[0].rows
+        case .inputLinear, .linear: return c.shapes[0].cols + 1
+        case .inputLinearGradient, .linearGradient: return c.shapes[0].rows + 1
+        case .backpropagate: return c.shapes[0].cols
         case .sumOfSquares: return c.shapes[0].count
         case .columnSums: return c.shapes[0].rows
-        case .rowSums, .softmaxRows: return c.shapes[0].cols
+        case .rowSums, .softmaxRows, .softmaxCrossEntropy: return c.shapes[0].cols
         case .crossEntropyStats: return c.shapes[0].rows * 10
         default: return 1
         }

@@ -29,17 +29,17 @@ enum ShapeChecks {
         }
     }
 
-    static func stats(_ p: Shape, _ y: Shape, _ stats: Shape) throws(ShapeError) {
+    static func stats(_ p: Shape, _ y: Shape, _ stats: Shape, at index: Int) throws(ShapeError) {
         try same("crossEntropyStats", [("p", p), ("y", y)])
         guard p.cols >= 1 else { throw ShapeError("crossEntropyStats", "p has no columns: \(p)") }
-        guard stats.rows == 1, stats.cols >= 2 else {
-            throw ShapeError("crossEntropyStats", "stats has shape \(stats), expected (1,k) with k >= 2")
+        guard index >= 0, index + 1 < stats.count else {
+            throw ShapeError("crossEntropyStats", "elements \(index) and \(index + 1) are outside stats \(stats)")
         }
     }
 
     static func index(_ op: String, _ index: Int, in out: Shape) throws(ShapeError) {
-        guard out.rows == 1, index >= 0, index < out.cols else {
-            throw ShapeError(op, "index \(index) is outside output \(out), expected a (1,k) row with k > index")
+        guard index >= 0, index < out.count else {
+            throw ShapeError(op, "element \(index) is outside output \(out)")
         }
     }
 
@@ -63,6 +63,28 @@ enum ShapeChecks {
                                  _ dw: Shape) throws(ShapeError) {
         try requireShape("inputGradient", "dw", dw, Shape(dz.cols, examples.features))
         try batch("inputGradient", examples, order, start, rows: dz.rows)
+    }
+
+    /// Checks y [m, n] = x [m, k] · wᵀ + b for w [n, k] and b [1, n].
+    static func linear(_ x: Shape, _ w: Shape, _ b: Shape, _ y: Shape) throws(ShapeError) {
+        try requireShape("linear", "w", w, Shape(w.rows, x.cols))
+        try requireShape("linear", "b", b, Shape(1, w.rows))
+        try requireShape("linear", "y", y, Shape(x.rows, w.rows))
+    }
+
+    /// Checks dw = dzᵀ · x + decay · w and db = Σ_rows dz for dz [m, n], x [m, k].
+    static func linearGradient(_ dz: Shape, _ x: Shape, _ w: Shape, _ dw: Shape, _ db: Shape) throws(ShapeError) {
+        try requireShape("linearGradient", "x", x, Shape(dz.rows, x.cols))
+        try requireShape("linearGradient", "w", w, Shape(dz.cols, x.cols))
+        try requireShape("linearGradient", "dw", dw, w)
+        try requireShape("linearGradient", "db", db, Shape(1, dz.cols))
+    }
+
+    /// Checks dx = (dz · w) ⊙ 1[a > 0] for dz [m, n], w [n, k], a and dx [m, k].
+    static func backpropagate(_ dz: Shape, _ w: Shape, _ a: Shape, _ dx: Shape) throws(ShapeError) {
+        try requireShape("backpropagate", "w", w, Shape(dz.cols, w.cols))
+        try requireShape("backpropagate", "a", a, Shape(dz.rows, w.cols))
+        try requireShape("backpropagate", "dx", dx, a)
     }
 
     /// Rows start..<start+rows of `order` exist and index examples of the set.

@@ -1,10 +1,11 @@
 /// The OpenCL C sources, embedded in the binary at build time (SwiftPM's `.embedInCode`), so the
 /// installed program never needs the source tree. Each file opens with the formula, the argument
-/// shapes and its assumptions. The sources use the types `real` and `real8` and the constants `TILE`,
+/// shapes and its assumptions. The sources use the types `real`, `real8` and `real16` and the constants `TILE`,
 /// `REDUCE_WG` and `REAL_MIN`, which the host defines in a prelude when it builds them.
 public enum KernelSources {
     /// (file name, source), in the order they are concatenated into one program.
     public static let files: [(name: String, source: String)] = [
+        ("epilogue.cl", text(PackageResources.epilogue_cl)),
         ("gather.cl", text(PackageResources.gather_cl)),
         ("input.cl", text(PackageResources.input_cl)),
         ("matmul.cl", text(PackageResources.matmul_cl)),

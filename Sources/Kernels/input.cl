@@ -3,20 +3,23 @@
 // their bytes.
 //
 //   x[r, f] = scale[pixel f of example order[start + r]]     (scale[v] = v / 255, from the host)
-//   input_product:   z = x · wᵀ     given wt = wᵀ [features, n], z [m, n]
-//   input_gradient:  dw = dzᵀ · x   dz [m, n], dw [n, features]
+//   input_product:   z = x · wᵀ, then the epilogue (bias, ReLU)    given wt = wᵀ [features, n], z [m, n]
+//   input_gradient:  dw = dzᵀ · x + alpha · w and db = Σ_r dz[r, :]
+//                    dz [m, n], w and dw [n, features], db [1, n]
 //
 // offsets [count + 1] int, columns [non-zeros] ushort, values [non-zeros] uchar: example e's
 // non-zero pixels are columns[offsets[e] .. offsets[e+1]-1] with those values. scale [256] is
 // computed on the host so that every backend rounds v / 255 the same way. The host checked
 // that every index in order is below count. Global sizes are rounded up: items guard their range.
 
-// input_product: item (g, r) computes z[r, 32g .. 32g+31]: two 16-wide vectors with two pixels
-// in flight where 32 columns fit, else 16-wide blocks, then one column at a time.
+// input_product (CPU devices): item (g, r) computes z[r, 32g .. 32g+31]: two 16-wide vectors
+// with two pixels in flight where 32 columns fit, else 16-wide blocks, then one column at a time.
+// flags: EPI_BIAS and EPI_RELU (epilogue.cl), bias [n].
 __kernel void input_product(const int m, const int n, const int start,
                             __global const int* offsets, __global const ushort* columns,
                             __global const uchar* values, __global const int* order,
-                            __global const real* scale, __global const real* wt, __global real* z) {
+                            __global const real* scale, __global const real* wt, __global real* z,
+                            const int flags, __global const real* bias) {
     const int j0 = get_global_id(0) * 32, r = get_global_id(1);
     if (r >= m || j0 >= n) return;
     const int example = order[start + r];
@@ -37,27 +40,61 @@ __kernel void input_product(const int m, const int n, const int start,
             const real s0 = scale[values[q]];
             a0 += s0 * vload16(0, w0); a1 += s0 * vload16(1, w0);
         }
-        vstore16(a0 + b0, 0, out + j0);
-        vstore16(a1 + b1, 1, out + j0);
+        const real16 lo = a0 + b0, hi = a1 + b1;
+        vstore8(epilogue8(lo.lo, flags, r, j0, n, 0, bias, bias), 0, out + j0);
+        vstore8(epilogue8(lo.hi, flags, r, j0 + 8, n, 0, bias, bias), 1, out + j0);
+        vstore8(epilogue8(hi.lo, flags, r, j0 + 16, n, 0, bias, bias), 2, out + j0);
+        vstore8(epilogue8(hi.hi, flags, r, j0 + 24, n, 0, bias, bias), 3, out + j0);
         return;
     }
     int j = j0;
     for (; j + 16 <= n; j += 16) {
         real16 acc = 0;
         for (int q = begin; q < end; ++q) acc += scale[values[q]] * vload16(0, wt + (size_t)columns[q] * n + j);
-        vstore16(acc, 0, out + j);
+        vstore8(epilogue8(acc.lo, flags, r, j, n, 0, bias, bias), 0, out + j);
+        vstore8(epilogue8(acc.hi, flags, r, j + 8, n, 0, bias, bias), 1, out + j);
     }
     for (; j < n; ++j) {
         real acc = 0;
         for (int q = begin; q < end; ++q) acc += scale[values[q]] * wt[(size_t)columns[q] * n + j];
-        out[j] = acc;
+        out[j] = epilogue(acc, flags, r, j, n, 0, bias, bias);
     }
+}
+
+// input_product_lanes (GPUs): the same product with one work-group per (32 columns, row r) and
+// PRODUCT_LANES items per column, each walking every PRODUCT_LANES-th non-zero pixel of the row:
+// neighbouring items read neighbouring weights (one 128-byte line per pixel), and the row's
+// pixels are spread over enough items to hide the memory's latency. The lanes' sums are added
+// in a fixed order (reproducible). Local size (32, PRODUCT_LANES); global (n rounded up to 32,
+// m · PRODUCT_LANES).
+#define PRODUCT_LANES 8
+__kernel void input_product_lanes(const int m, const int n, const int start,
+                                  __global const int* offsets, __global const ushort* columns,
+                                  __global const uchar* values, __global const int* order,
+                                  __global const real* scale, __global const real* wt, __global real* z,
+                                  const int flags, __global const real* bias) {
+    __local real partial[PRODUCT_LANES][32];
+    const int j = get_global_id(0), column = get_local_id(0), lane = get_local_id(1);
+    const int r = get_group_id(1);
+    real acc = 0;
+    if (j < n && r < m) {
+        const int example = order[start + r];
+        const int end = offsets[example + 1];
+        for (int q = offsets[example] + lane; q < end; q += PRODUCT_LANES)
+            acc += scale[values[q]] * wt[(size_t)columns[q] * n + j];
+    }
+    partial[lane][column] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (lane != 0 || j >= n || r >= m) return;
+    for (int l = 1; l < PRODUCT_LANES; ++l) acc += partial[l][column];
+    z[(size_t)r * n + j] = epilogue(acc, flags, r, j, n, 0, bias, bias);
 }
 
 // input_gradient_parts (CPU devices): the rows are split into `parts` parts; item (g, p) sums
 // part p's rows into its own slice of scratch, columns 32g .. 32g+31:
-//   scratch[p, f, j] = Σ_{r in part p} x[r, f] · dz[r, j]       scratch [parts, features, n]
-// walking each row's non-zero pixels only. No two items write the same element, so no atomics;
+//   scratch[p, f, j] = Σ_{r in part p} x[r, f] · dz[r, j]       scratch [parts, features + 1, n]
+// walking each row's non-zero pixels only; "feature" f = features is the constant 1, whose sums
+// become the bias gradient. No two items write the same element, so no atomics;
 // input_gradient_sum then adds the parts in a fixed order.
 __kernel void input_gradient_parts(const int m, const int n, const int features, const int start, const int parts,
                                    __global const int* offsets, __global const ushort* columns,
@@ -65,15 +102,17 @@ __kernel void input_gradient_parts(const int m, const int n, const int features,
                                    __global const real* scale, __global const real* dz, __global real* scratch) {
     const int j0 = get_global_id(0) * 32, p = get_global_id(1);
     if (p >= parts || j0 >= n) return;
-    __global real* part = scratch + (size_t)p * features * n;
+    __global real* part = scratch + (size_t)p * (features + 1) * n;
+    __global real* ones = part + (size_t)features * n + j0;
     const int width = min(32, n - j0);
-    for (int f = 0; f < features; ++f)
+    for (int f = 0; f <= features; ++f)
         for (int j = 0; j < width; ++j) part[(size_t)f * n + j0 + j] = 0;
     const int first = p * m / parts, last = (p + 1) * m / parts;
     for (int r = first; r < last; ++r) {
         const int example = order[start + r];
         const int begin = offsets[example], end = offsets[example + 1];
         __global const real* d = dz + (size_t)r * n + j0;
+        for (int j = 0; j < width; ++j) ones[j] += d[j];
         if (width == 32) {
             const real16 d0 = vload16(0, d), d1 = vload16(1, d);
             for (int q = begin; q < end; ++q) {
@@ -92,24 +131,33 @@ __kernel void input_gradient_parts(const int m, const int n, const int features,
     }
 }
 
-// input_gradient_sum: dw[j, f] = Σ_p scratch[p, f, j], parts added in order. Item (f, j).
-__kernel void input_gradient_sum(const int n, const int features, const int parts,
-                                 __global const real* scratch, __global real* dw) {
-    const int f = get_global_id(0), j = get_global_id(1);
-    if (f >= features || j >= n) return;
+// input_gradient_dense_parts (GPUs): the same partial sums from the bytes, one item per
+// (f, j, p), so that the 500 rows of a batch are spread over many items:
+//   scratch[p, f, j] = Σ_{r in part p} x[r, f] · dz[r, j]   (x[r, features] = 1)
+// pixels [count, features] uchar; neighbouring items read neighbouring bytes of a row.
+__kernel void input_gradient_dense_parts(const int m, const int n, const int features, const int start, const int parts,
+                                         __global const uchar* pixels, __global const int* order,
+                                         __global const real* scale, __global const real* dz, __global real* scratch) {
+    const int f = get_global_id(0), j = get_global_id(1), p = get_global_id(2);
+    if (f > features || j >= n || p >= parts) return;
+    const int first = p * m / parts, last = (p + 1) * m / parts;
     real sum = 0;
-    for (int p = 0; p < parts; ++p) sum += scratch[((size_t)p * features + f) * n + j];
-    dw[(size_t)j * features + f] = sum;
+    for (int r = first; r < last; ++r) {
+        const real x = f == features ? (real)1 : scale[pixels[(size_t)order[start + r] * features + f]];
+        sum += dz[(size_t)r * n + j] * x;
+    }
+    scratch[((size_t)p * (features + 1) + f) * n + j] = sum;
 }
 
-// input_gradient_dense (GPUs): item (f, j) computes dw[j, f] = Σ_r dz[r, j] · x[r, f] from the
-// bytes, pixels [count, features] uchar; neighbouring items read neighbouring bytes of a row.
-__kernel void input_gradient_dense(const int m, const int n, const int features, const int start,
-                                   __global const uchar* pixels, __global const int* order,
-                                   __global const real* scale, __global const real* dz, __global real* dw) {
+// input_gradient_sum: dw[j, f] = Σ_p scratch[p, f, j] + alpha · w[j, f], and db[j] =
+// Σ_p scratch[p, features, j]: the parts added in order. Item (f, j), f in 0 ... features.
+__kernel void input_gradient_sum(const int n, const int features, const int parts, const real alpha,
+                                 __global const real* scratch, __global const real* w,
+                                 __global real* dw, __global real* db) {
     const int f = get_global_id(0), j = get_global_id(1);
-    if (f >= features || j >= n) return;
+    if (f > features || j >= n) return;
     real sum = 0;
-    for (int r = 0; r < m; ++r) sum += dz[(size_t)r * n + j] * scale[pixels[(size_t)order[start + r] * features + f]];
-    dw[(size_t)j * features + f] = sum;
+    for (int p = 0; p < parts; ++p) sum += scratch[((size_t)p * (features + 1) + f) * n + j];
+    if (f == features) db[j] = sum;
+    else dw[(size_t)j * features + f] = sum + alpha * w[(size_t)j * features + f];
 }

@@ -1,4 +1,4 @@
-// matmul: C = op(A) · op(B), tiled through local memory.
+// matmul: C = op(A) · op(B), tiled through local memory, then the epilogue (epilogue.cl).
 //
 //   C[i, j] = Σ_p op(A)[i, p] · op(B)[p, j]        op(A) [M, K], op(B) [K, N], C [M, N]
 //
@@ -6,23 +6,28 @@
 // row-major. Work-groups are TILE x TILE (TILE is defined by the host, 16 where the device
 // allows 256 work items); item (j, i) computes C[i, j]. The global size is M and N rounded up
 // to TILE: items outside C still load zeros and reach every barrier, and only store when inside.
+// With EPI_ROW_SUMS, the items of column 0 also add up their row of the A tiles they load.
 __kernel void matmul(const int M, const int N, const int K, const int trans_a, const int trans_b,
-                     __global const real* A, __global const real* B, __global real* C) {
+                     __global const real* A, __global const real* B, __global real* C,
+                     const int flags, const real alpha, __global const real* D, __global real* v) {
     __local real a_tile[TILE][TILE];
     __local real b_tile[TILE][TILE];
     const int tx = get_local_id(0), ty = get_local_id(1);
     const int j = get_group_id(0) * TILE + tx;
     const int i = get_group_id(1) * TILE + ty;
-    real acc = 0;
+    const bool sums_row = (flags & EPI_ROW_SUMS) && j == 0;
+    real acc = 0, row_sum = 0;
     for (int t = 0; t < K; t += TILE) {
         const int ka = t + tx, kb = t + ty;
         a_tile[ty][tx] = (i < M && ka < K) ? (trans_a ? A[ka * M + i] : A[i * K + ka]) : (real)0;
         b_tile[ty][tx] = (kb < K && j < N) ? (trans_b ? B[j * K + kb] : B[kb * N + j]) : (real)0;
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int p = 0; p < TILE; ++p) acc += a_tile[ty][p] * b_tile[p][tx];
+        if (sums_row) for (int p = 0; p < TILE; ++p) row_sum += a_tile[ty][p];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
-    if (i < M && j < N) C[i * N + j] = acc;
+    if (i < M && j < N) C[i * N + j] = epilogue(acc, flags, i, j, N, alpha, D, v);
+    if (sums_row && i < M) v[i] = row_sum;
 }
 
 // matmul_rows: the same product without local memory or barriers, for CPU devices (PoCL).
@@ -31,14 +36,23 @@ __kernel void matmul(const int M, const int N, const int K, const int trans_a, c
 // each piece of B loaded serves four rows of C. B must be stored [K, N] (not transposed): the
 // host first transposes a transposed B (here always a small weight matrix) with `transpose`.
 // Blocks that stick out of C (M not a multiple of 4, N not a multiple of 16) take the
-// element-by-element path.
+// element-by-element path. Then the epilogue; with EPI_ROW_SUMS the items of the first column
+// block also add up their four rows of op(A).
 __kernel void matmul_rows(const int M, const int N, const int K, const int trans_a,
-                          __global const real* A, __global const real* B, __global real* C) {
+                          __global const real* A, __global const real* B, __global real* C,
+                          const int flags, const real alpha, __global const real* D, __global real* v) {
     const int j0 = get_global_id(0) * 16, i0 = get_global_id(1) * 4;
     if (i0 >= M || j0 >= N) return;
     // op(A)[i, p] is A[i*K + p], or A[p*M + i] when trans_a.
     const size_t row_step = trans_a ? 1 : K, p_step = trans_a ? M : 1;
     __global const real* a = A + i0 * row_step;
+    if ((flags & EPI_ROW_SUMS) && j0 == 0) {
+        for (int i = i0; i < min(i0 + 4, M); ++i) {
+            real sum = 0;
+            for (int p = 0; p < K; ++p) sum += A[i * row_step + p * p_step];
+            v[i] = sum;
+        }
+    }
     if (i0 + 4 <= M && j0 + 16 <= N) {
         real8 c0 = 0, c1 = 0, c2 = 0, c3 = 0, d0 = 0, d1 = 0, d2 = 0, d3 = 0;
         for (int p = 0; p < K; ++p) {
@@ -52,17 +66,18 @@ __kernel void matmul_rows(const int M, const int N, const int K, const int trans
             a += p_step;
         }
         __global real* c = C + (size_t)i0 * N + j0;
-        vstore8(c0, 0, c); vstore8(d0, 1, c); c += N;
-        vstore8(c1, 0, c); vstore8(d1, 1, c); c += N;
-        vstore8(c2, 0, c); vstore8(d2, 1, c); c += N;
-        vstore8(c3, 0, c); vstore8(d3, 1, c);
+        const int j1 = j0 + 8;
+        vstore8(epilogue8(c0, flags, i0, j0, N, alpha, D, v), 0, c); vstore8(epilogue8(d0, flags, i0, j1, N, alpha, D, v), 1, c); c += N;
+        vstore8(epilogue8(c1, flags, i0 + 1, j0, N, alpha, D, v), 0, c); vstore8(epilogue8(d1, flags, i0 + 1, j1, N, alpha, D, v), 1, c); c += N;
+        vstore8(epilogue8(c2, flags, i0 + 2, j0, N, alpha, D, v), 0, c); vstore8(epilogue8(d2, flags, i0 + 2, j1, N, alpha, D, v), 1, c); c += N;
+        vstore8(epilogue8(c3, flags, i0 + 3, j0, N, alpha, D, v), 0, c); vstore8(epilogue8(d3, flags, i0 + 3, j1, N, alpha, D, v), 1, c);
         return;
     }
     for (int i = i0; i < min(i0 + 4, M); ++i) {
         for (int j = j0; j < min(j0 + 16, N); ++j) {
             real acc = 0;
             for (int p = 0; p < K; ++p) acc += A[i * row_step + p * p_step] * B[(size_t)p * N + j];
-            C[(size_t)i * N + j] = acc;
+            C[(size_t)i * N + j] = epilogue(acc, flags, i, j, N, alpha, D, v);
         }
     }
 }

@@ -3,11 +3,7 @@
 // softmax_rows: p[i, :] = exp(z[i, :] - max_j z[i, j]) / Σ_j exp(z[i, j] - max_j z[i, j])
 //   z, p [rows, cols]. One work item per row (cols is small: the number of classes).
 //   Subtracting the row's maximum keeps exp from overflowing for large logits.
-__kernel void softmax_rows(const int rows, const int cols, __global const real* z, __global real* p) {
-    const int i = get_global_id(0);
-    if (i >= rows) return;
-    __global const real* zi = z + (size_t)i * cols;
-    __global real* pi = p + (size_t)i * cols;
+inline void softmax_row(__global const real* zi, __global real* pi, const int cols) {
     real largest = zi[0];
     for (int j = 1; j < cols; ++j) largest = fmax(largest, zi[j]);
     real sum = 0;
@@ -17,6 +13,12 @@ __kernel void softmax_rows(const int rows, const int cols, __global const real* 
         sum += e;
     }
     for (int j = 0; j < cols; ++j) pi[j] /= sum;
+}
+
+__kernel void softmax_rows(const int rows, const int cols, __global const real* z, __global real* p) {
+    const int i = get_global_id(0);
+    if (i >= rows) return;
+    softmax_row(z + (size_t)i * cols, p + (size_t)i * cols, cols);
 }
 
 // softmax_xent_backward: dz = (p - y) / m, the gradient of the mean cross-entropy with respect
@@ -35,36 +37,66 @@ inline int argmax_row(__global const real* v, const int n) {
     return best;
 }
 
-// cross_entropy_stats: stats[0] = Σ_i -log p[i, label_i], stats[1] = #{i : argmax p[i,:] == label_i}
-// with label_i = argmax y[i, :].   p, y [rows, cols]; stats [1, k >= 2], other elements untouched.
-// One work-group of REDUCE_WG items (a power of two): each item walks rows lid, lid + WG, ...,
-// then a tree reduction in local memory, so the order of additions is fixed (reproducible).
-// A probability below REAL_MIN (softmax underflow) counts as REAL_MIN; NaN passes through.
-__kernel void cross_entropy_stats(const int rows, const int cols, __global const real* p,
-                                  __global const real* y, __global real* stats) {
-    __local real loss[REDUCE_WG];
-    __local real hits[REDUCE_WG];
+// Row i's cross-entropy -log p[i, label] and whether argmax p[i, :] is the label, the label
+// being argmax y[i, :]. A probability below REAL_MIN (softmax underflow) counts as REAL_MIN;
+// NaN passes through.
+inline void add_row_stats(__global const real* pi, __global const real* yi, const int cols,
+                          real* loss, real* hits) {
+    const int label = argmax_row(yi, cols);
+    const real q = pi[label];
+    *loss -= log(q < REAL_MIN ? REAL_MIN : q);
+    if (argmax_row(pi, cols) == label) *hits += 1;
+}
+
+// Adds the work-group's loss and hits (tree reduction in local memory: a fixed order, so the
+// result is reproducible) and stores them at stats[at] and stats[at + 1].
+inline void store_stats(real loss, real hits, __local real* losses, __local real* all_hits,
+                        __global real* stats, const int at) {
     const int lid = get_local_id(0);
-    real my_loss = 0, my_hits = 0;
-    for (int i = lid; i < rows; i += REDUCE_WG) {
-        __global const real* pi = p + (size_t)i * cols;
-        const int label = argmax_row(y + (size_t)i * cols, cols);
-        const real q = pi[label];
-        my_loss -= log(q < REAL_MIN ? REAL_MIN : q);
-        if (argmax_row(pi, cols) == label) my_hits += 1;
-    }
-    loss[lid] = my_loss;
-    hits[lid] = my_hits;
+    losses[lid] = loss;
+    all_hits[lid] = hits;
     barrier(CLK_LOCAL_MEM_FENCE);
     for (int width = REDUCE_WG / 2; width > 0; width /= 2) {
         if (lid < width) {
-            loss[lid] += loss[lid + width];
-            hits[lid] += hits[lid + width];
+            losses[lid] += losses[lid + width];
+            all_hits[lid] += all_hits[lid + width];
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     if (lid == 0) {
-        stats[0] = loss[0];
-        stats[1] = hits[0];
+        stats[at] = losses[0];
+        stats[at + 1] = all_hits[0];
     }
+}
+
+// cross_entropy_stats: stats[at] = Σ_i -log p[i, label_i], stats[at + 1] = #{i : argmax p[i,:] == label_i}
+// with label_i = argmax y[i, :].   p, y [rows, cols]; other elements of stats untouched.
+// One work-group of REDUCE_WG items (a power of two): each item walks rows lid, lid + WG, ...
+__kernel void cross_entropy_stats(const int rows, const int cols, const int at, __global const real* p,
+                                  __global const real* y, __global real* stats) {
+    __local real losses[REDUCE_WG];
+    __local real all_hits[REDUCE_WG];
+    real loss = 0, hits = 0;
+    for (int i = get_local_id(0); i < rows; i += REDUCE_WG)
+        add_row_stats(p + (size_t)i * cols, y + (size_t)i * cols, cols, &loss, &hits);
+    store_stats(loss, hits, losses, all_hits, stats, at);
+}
+
+// softmax_cross_entropy: the output layer's whole tail in one launch, for logits z [rows, cols]
+// and one-hot targets y: p = softmax(z) (as softmax_rows), the stats of cross_entropy_stats at
+// `at`, and when has_dz the gradient dz = (p - y) · inverse_m (as softmax_xent_backward).
+// One work-group of REDUCE_WG items, rows lid, lid + WG, ...
+__kernel void softmax_cross_entropy(const int rows, const int cols, const int at, const int has_dz,
+                                    const real inverse_m, __global const real* z, __global const real* y,
+                                    __global real* p, __global real* dz, __global real* stats) {
+    __local real losses[REDUCE_WG];
+    __local real all_hits[REDUCE_WG];
+    real loss = 0, hits = 0;
+    for (int i = get_local_id(0); i < rows; i += REDUCE_WG) {
+        const size_t row = (size_t)i * cols;
+        softmax_row(z + row, p + row, cols);
+        add_row_stats(p + row, y + row, cols, &loss, &hits);
+        if (has_dz) for (int j = 0; j < cols; ++j) dz[row + j] = (p[row + j] - y[row + j]) * inverse_m;
+    }
+    store_stats(loss, hits, losses, all_hits, stats, at);
 }

@@ -7,7 +7,8 @@ struct EpochPrinter {
     let json: Bool
     let backend: String
     let epochs: Int
-    private let showProgress = isatty(STDERR_FILENO) == 1
+    /// Whether a progress line is drawn: only on a terminal.
+    let showProgress = isatty(STDERR_FILENO) == 1
     private var progressShown = false
     private var lastDraw = ContinuousClock.now
 

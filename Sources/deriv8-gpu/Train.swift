@@ -142,7 +142,8 @@ struct TrainingJob: BackendJob {
         trainer.stopRequested = { Signals.received != 0 }
         do {
             while trainer.epochsDone < epochs {
-                let result = try trainer.runEpoch(progress: { out.progress($0) })
+                // Without a progress line the batches' statistics are read once per epoch: no wait per batch.
+                let result = try trainer.runEpoch(progress: out.showProgress ? { out.progress($0) } : nil)
                 try record.append(result)
                 if let save = command.save { try trainer.checkpoint(dataset: dataset).write(to: save) }
                 out.epoch(result)

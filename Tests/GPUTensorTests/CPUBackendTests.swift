@@ -127,12 +127,12 @@ struct CPUBackendTests {
     func crossEntropyKnown() throws {
         let p = try tensor(Shape(2, 3), [0.2, 0.5, 0.3, 0.6, 0.3, 0.1])
         let y = try tensor(Shape(2, 3), [0, 1, 0, 0, 0, 1])
-        let stats = try be.makeTensor(Shape(1, 4))
-        try be.crossEntropyStats(p, y, into: stats)
+        let stats = try be.makeTensor(Shape(2, 2))
+        try be.crossEntropyStats(p, y, into: stats, at: 1)
         let s = try read(stats)
-        expectClose([s[0]], [-_log(0.5) - _log(0.1)], atol: 1e-6, "loss sum")
-        #expect(s[1] == 1)              // row 0 right (argmax 1), row 1 wrong (argmax 0 vs 2)
-        #expect(s[2] == 0 && s[3] == 0) // untouched
+        expectClose([s[1]], [-_log(0.5) - _log(0.1)], atol: 1e-6, "loss sum")
+        #expect(s[2] == 1)              // row 0 right (argmax 1), row 1 wrong (argmax 0 vs 2)
+        #expect(s[0] == 0 && s[3] == 0) // untouched
         let dz = try be.makeTensor(Shape(2, 3))
         try be.softmaxCrossEntropyBackward(p, y, into: dz)
         expectClose(try read(dz), [0.1, -0.25, 0.15, 0.3, 0.15, -0.45], atol: 1e-7, "dz = (p - y)/m")

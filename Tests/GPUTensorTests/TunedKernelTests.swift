@@ -55,13 +55,16 @@ struct TunedKernelTests {
         g.shuffle(&order)
         for n in [32, 33] {
             let w = randomValues(n * features, seed: 3).map(Float.init), dz = randomValues(50 * n, seed: 4).map(Float.init)
+            let b = randomValues(n, seed: 5).map(Float.init)
             func run(_ be: CPUBackend<Float>) throws -> [Float] {
                 let set = try be.makeExampleSet(pixels: pixels, labels: labels, features: features, classes: 10)
                 let list = try be.makeIndexList(order)
-                let z = try be.makeTensor(Shape(50, n)), dw = try be.makeTensor(Shape(n, features))
-                try be.inputProduct(set, order: list, start: 7, try be.makeTensor(Shape(n, features), values: w), into: z)
-                try be.inputGradient(try be.makeTensor(Shape(50, n), values: dz), set, order: list, start: 7, into: dw)
-                return try be.download(z) + be.download(dw)
+                let weights = try be.makeTensor(Shape(n, features), values: w)
+                let z = try be.makeTensor(Shape(50, n)), dw = try be.makeTensor(Shape(n, features)), db = try be.makeTensor(Shape(1, n))
+                try be.inputLinear(set, order: list, start: 7, weights, try be.makeTensor(Shape(1, n), values: b), relu: true, into: z)
+                try be.inputLinearGradient(try be.makeTensor(Shape(50, n), values: dz), set, order: list, start: 7, weights,
+                                           decay: 0.01, weightGradient: dw, biasGradient: db)
+                return try be.download(z) + be.download(dw) + be.download(db)
             }
             expectClose(try run(CPUBackend(kernels: kernels)).map(Double.init), try run(CPUBackend(kernels: .naive)).map(Double.init),
                         atol: 1e-4, rtol: 1e-4, "\(kernels) n=\(n)")

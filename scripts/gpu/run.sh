@@ -8,6 +8,7 @@ OUT=${OUT:-.gpu/out}
 mkdir -p "$OUT"
 export OCL_ICD_VENDORS="$PWD/.gpu/icd" LD_LIBRARY_PATH="$PWD/.gpu:${LD_LIBRARY_PATH:-}"
 BIN=.gpu/deriv8-gpu
+[ -f $BIN.gz ] && gunzip -f $BIN.gz
 DATA=.gpu/mnist
 step() { echo "== $*"; }
 

@@ -17,13 +17,24 @@ public final class CLExamples {
     }
 }
 
+/// What the product kernels do to each result before storing it (epilogue.cl's flags).
+struct Epilogue: OptionSet {
+    let rawValue: Int
+    static let bias = Epilogue(rawValue: 1)      // c += vector[j]
+    static let add = Epilogue(rawValue: 2)       // c += alpha · operand[i, j]
+    static let relu = Epilogue(rawValue: 4)      // c = max(0, c)
+    static let mask = Epilogue(rawValue: 8)      // c = operand[i, j] > 0 ? c : 0
+    static let rowSums = Epilogue(rawValue: 16)  // vector[i] = Σ_p op(a)[i, p]
+}
+
 /// The kernels in Sources/Kernels, by their OpenCL names.
 enum KernelName: String, CaseIterable {
     case gatherBatch = "gather_batch"
     case inputProduct = "input_product"
+    case inputProductLanes = "input_product_lanes"
     case inputGradientParts = "input_gradient_parts"
     case inputGradientSum = "input_gradient_sum"
-    case inputGradientDense = "input_gradient_dense"
+    case inputGradientDenseParts = "input_gradient_dense_parts"
     case matmul
     case matmulRows = "matmul_rows"
     case transpose
@@ -35,6 +46,7 @@ enum KernelName: String, CaseIterable {
     case softmaxRows = "softmax_rows"
     case softmaxXentBackward = "softmax_xent_backward"
     case crossEntropyStats = "cross_entropy_stats"
+    case softmaxCrossEntropy = "softmax_cross_entropy"
     case columnSums = "column_sums"
     case rowSums = "row_sums"
     case sumOfSquares = "sum_of_squares"
@@ -278,38 +290,58 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         ])
     }
 
-    public func inputProduct(_ examples: ExampleSet<OpenCLBackend<T>>, order: IndexList<OpenCLBackend<T>>, start: Int,
-                             _ w: Tensor<OpenCLBackend<T>>, into z: Tensor<OpenCLBackend<T>>) throws {
-        try ShapeChecks.inputProduct(examples, order, start, w.shape, z.shape)
+    public func inputLinear(_ examples: ExampleSet<OpenCLBackend<T>>, order: IndexList<OpenCLBackend<T>>, start: Int,
+                            _ w: Tensor<OpenCLBackend<T>>, _ b: Tensor<OpenCLBackend<T>>, relu: Bool,
+                            into y: Tensor<OpenCLBackend<T>>) throws {
+        try ShapeChecks.inputProduct(examples, order, start, w.shape, y.shape)
+        try requireShape("inputLinear", "b", b.shape, Shape(1, w.rows))
         let wt = try transposed(w)   // [features, n]: each non-zero pixel reads one row
-        let n = w.rows, groups = (n + 31) / 32   // 32 columns per item, see input.cl
-        try launch(.inputProduct, global: [groups, z.rows], local: [groups.roundedUpToPowerOfTwo, max(1, 32 / groups.roundedUpToPowerOfTwo)], [
-            .int(z.rows), .int(n), .int(start), .buffer(examples.storage.offsets), .buffer(examples.storage.columns),
-            .buffer(examples.storage.values), .buffer(order.storage), .buffer(pixelScale), .buffer(wt), .buffer(z.storage),
-        ])
-    }
-
-    public func inputGradient(_ dz: Tensor<OpenCLBackend<T>>, _ examples: ExampleSet<OpenCLBackend<T>>,
-                              order: IndexList<OpenCLBackend<T>>, start: Int, into dw: Tensor<OpenCLBackend<T>>) throws {
-        try ShapeChecks.inputGradient(dz.shape, examples, order, start, dw.shape)
-        let m = dz.rows, n = dz.cols, features = examples.features
-        if matmulKernel == .tiled, let pixels = examples.storage.pixels {
-            try launch2D(.inputGradientDense, cols: features, rows: n, [
-                .int(m), .int(n), .int(features), .int(start), .buffer(pixels), .buffer(order.storage),
-                .buffer(pixelScale), .buffer(dz.storage), .buffer(dw.storage),
-            ])
+        let m = y.rows, n = w.rows
+        let epilogue: Epilogue = relu ? [.bias, .relu] : .bias
+        let arguments: [Argument] = [
+            .int(m), .int(n), .int(start), .buffer(examples.storage.offsets), .buffer(examples.storage.columns),
+            .buffer(examples.storage.values), .buffer(order.storage), .buffer(pixelScale), .buffer(wt), .buffer(y.storage),
+            .int(epilogue.rawValue), .buffer(b.storage),
+        ]
+        if matmulKernel == .tiled {
+            // A group per (32 columns, row), its 8 lanes splitting the row's pixels: see input.cl.
+            try launch(.inputProductLanes, global: [n, m * 8], local: [32, 8], arguments)
             return
         }
-        let columnBlocks = (n + 31) / 32   // 32 columns per item, see input.cl
-        let parts = gradientParts(columnBlocks: columnBlocks)
-        let scratch = try scratchBuffer(&gradientScratch, bytes: parts * features * n * MemoryLayout<T>.stride)
-        try launch(.inputGradientParts, global: [columnBlocks, parts], local: [1, 1], [
-            .int(m), .int(n), .int(features), .int(start), .int(parts), .buffer(examples.storage.offsets),
-            .buffer(examples.storage.columns), .buffer(examples.storage.values), .buffer(order.storage),
-            .buffer(pixelScale), .buffer(dz.storage), .buffer(scratch),
-        ])
-        try launch2D(.inputGradientSum, cols: features, rows: n, [
-            .int(n), .int(features), .int(parts), .buffer(scratch), .buffer(dw.storage),
+        let groups = (n + 31) / 32   // 32 columns per item, see input.cl
+        try launch(.inputProduct, global: [groups, m], local: [groups.roundedUpToPowerOfTwo, max(1, 32 / groups.roundedUpToPowerOfTwo)], arguments)
+    }
+
+    public func inputLinearGradient(_ dz: Tensor<OpenCLBackend<T>>, _ examples: ExampleSet<OpenCLBackend<T>>,
+                                    order: IndexList<OpenCLBackend<T>>, start: Int, _ w: Tensor<OpenCLBackend<T>>, decay: T,
+                                    weightGradient dw: Tensor<OpenCLBackend<T>>, biasGradient db: Tensor<OpenCLBackend<T>>) throws {
+        try ShapeChecks.inputGradient(dz.shape, examples, order, start, dw.shape)
+        try requireShape("inputLinearGradient", "w", w.shape, dw.shape)
+        try requireShape("inputLinearGradient", "db", db.shape, Shape(1, dz.cols))
+        let m = dz.rows, n = dz.cols, features = examples.features
+        // Partial sums over parts of the batch's rows, [parts, features + 1, n] (the extra
+        // feature is the constant 1: the bias gradient), then input_gradient_sum adds them.
+        let parts: Int
+        if matmulKernel == .tiled, let pixels = examples.storage.pixels {
+            parts = (m + 31) / 32   // about 32 rows per item: enough items to hide the GPU's latency
+            let scratch = try scratchBuffer(&gradientScratch, bytes: parts * (features + 1) * n * MemoryLayout<T>.stride)
+            try launch(.inputGradientDenseParts, global: [features + 1, n, parts], local: [device.tile, device.tile, 1], [
+                .int(m), .int(n), .int(features), .int(start), .int(parts), .buffer(pixels), .buffer(order.storage),
+                .buffer(pixelScale), .buffer(dz.storage), .buffer(scratch),
+            ])
+        } else {
+            let columnBlocks = (n + 31) / 32   // 32 columns per item, see input.cl
+            parts = gradientParts(columnBlocks: columnBlocks)
+            let scratch = try scratchBuffer(&gradientScratch, bytes: parts * (features + 1) * n * MemoryLayout<T>.stride)
+            try launch(.inputGradientParts, global: [columnBlocks, parts], local: [1, 1], [
+                .int(m), .int(n), .int(features), .int(start), .int(parts), .buffer(examples.storage.offsets),
+                .buffer(examples.storage.columns), .buffer(examples.storage.values), .buffer(order.storage),
+                .buffer(pixelScale), .buffer(dz.storage), .buffer(scratch),
+            ])
+        }
+        try launch2D(.inputGradientSum, cols: features + 1, rows: n, [
+            .int(n), .int(features), .int(parts), .real(decay), .buffer(gradientScratch!), .buffer(w.storage),
+            .buffer(dw.storage), .buffer(db.storage),
         ])
     }
 
@@ -333,6 +365,37 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     public func matmul(_ a: Tensor<OpenCLBackend<T>>, transposeA: Bool, _ b: Tensor<OpenCLBackend<T>>, transposeB: Bool,
                        into c: Tensor<OpenCLBackend<T>>) throws {
         let (m, k, n) = try ShapeChecks.matmul(a.shape, transposeA, b.shape, transposeB, c.shape)
+        try product(a, transposeA: transposeA, b, transposeB: transposeB, into: c, m: m, k: k, n: n)
+    }
+
+    public func linear(_ x: Tensor<OpenCLBackend<T>>, _ w: Tensor<OpenCLBackend<T>>, _ b: Tensor<OpenCLBackend<T>>,
+                       relu: Bool, into y: Tensor<OpenCLBackend<T>>) throws {
+        try ShapeChecks.linear(x.shape, w.shape, b.shape, y.shape)
+        try product(x, transposeA: false, w, transposeB: true, into: y, m: x.rows, k: x.cols, n: w.rows,   // y = x·wᵀ
+                    epilogue: relu ? [.bias, .relu] : .bias, vector: b)                                     //   + b, max(0, ·)
+    }
+
+    public func linearGradient(_ dz: Tensor<OpenCLBackend<T>>, _ x: Tensor<OpenCLBackend<T>>, _ w: Tensor<OpenCLBackend<T>>,
+                               decay: T, weightGradient dw: Tensor<OpenCLBackend<T>>, biasGradient db: Tensor<OpenCLBackend<T>>) throws {
+        try ShapeChecks.linearGradient(dz.shape, x.shape, w.shape, dw.shape, db.shape)
+        try product(dz, transposeA: true, x, transposeB: false, into: dw, m: dz.cols, k: dz.rows, n: x.cols,   // dw = dzᵀ·x
+                    epilogue: [.add, .rowSums], alpha: decay, operand: w, vector: db)                       //   + decay·w; db = Σ_rows dz
+    }
+
+    public func backpropagate(_ dz: Tensor<OpenCLBackend<T>>, _ w: Tensor<OpenCLBackend<T>>,
+                              reluOutput a: Tensor<OpenCLBackend<T>>, into dx: Tensor<OpenCLBackend<T>>) throws {
+        try ShapeChecks.backpropagate(dz.shape, w.shape, a.shape, dx.shape)
+        try product(dz, transposeA: false, w, transposeB: false, into: dx, m: dz.rows, k: dz.cols, n: w.cols,   // dx = dz·w
+                    epilogue: .mask, operand: a)                                                             //   ⊙ 1[a > 0]
+    }
+
+    /// c = op(a) · op(b) [m, n] with inner size k (shapes already checked), then `epilogue`.
+    private func product(_ a: Tensor<OpenCLBackend<T>>, transposeA: Bool, _ b: Tensor<OpenCLBackend<T>>, transposeB: Bool,
+                         into c: Tensor<OpenCLBackend<T>>, m: Int, k: Int, n: Int, epilogue: Epilogue = [],
+                         alpha: T = 0, operand: Tensor<OpenCLBackend<T>>? = nil, vector: Tensor<OpenCLBackend<T>>? = nil) throws {
+        let extra: [Argument] = [
+            .int(epilogue.rawValue), .real(alpha), .buffer((operand ?? c).storage), .buffer((vector ?? c).storage),
+        ]
         if matmulKernel == .rows {
             // The barrier-free kernel, with a transposed B copied to [K, N] first.
             let bRows = transposeB ? try transposed(b) : b.storage
@@ -341,13 +404,13 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
             let across = min(groups, 32).roundedUpToPowerOfTwo
             try launch(.matmulRows, global: [groups, (m + 3) / 4], local: [across, max(1, 32 / across)], [
                 .int(m), .int(n), .int(k), .int(transposeA ? 1 : 0), .buffer(a.storage), .buffer(bRows), .buffer(c.storage),
-            ])
+            ] + extra)
             return
         }
         try launch2D(.matmul, cols: n, rows: m, [
             .int(m), .int(n), .int(k), .int(transposeA ? 1 : 0), .int(transposeB ? 1 : 0),
             .buffer(a.storage), .buffer(b.storage), .buffer(c.storage),
-        ])
+        ] + extra)
     }
 
     public func add(_ a: Tensor<OpenCLBackend<T>>, _ b: Tensor<OpenCLBackend<T>>, into c: Tensor<OpenCLBackend<T>>) throws {
@@ -387,10 +450,21 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     }
 
     public func crossEntropyStats(_ p: Tensor<OpenCLBackend<T>>, _ y: Tensor<OpenCLBackend<T>>,
-                                  into stats: Tensor<OpenCLBackend<T>>) throws {
-        try ShapeChecks.stats(p.shape, y.shape, stats.shape)
+                                  into stats: Tensor<OpenCLBackend<T>>, at index: Int) throws {
+        try ShapeChecks.stats(p.shape, y.shape, stats.shape, at: index)
         try launchReduction(.crossEntropyStats, [
-            .int(p.rows), .int(p.cols), .buffer(p.storage), .buffer(y.storage), .buffer(stats.storage),
+            .int(p.rows), .int(p.cols), .int(index), .buffer(p.storage), .buffer(y.storage), .buffer(stats.storage),
+        ])
+    }
+
+    public func softmaxCrossEntropy(_ z: Tensor<OpenCLBackend<T>>, _ y: Tensor<OpenCLBackend<T>>,
+                                    probabilities p: Tensor<OpenCLBackend<T>>, gradient dz: Tensor<OpenCLBackend<T>>?,
+                                    stats: Tensor<OpenCLBackend<T>>, at index: Int) throws {
+        try ShapeChecks.same("softmaxCrossEntropy", [("z", z.shape), ("y", y.shape), ("p", p.shape)] + (dz.map { [("dz", $0.shape)] } ?? []))
+        try ShapeChecks.stats(p.shape, y.shape, stats.shape, at: index)
+        try launchReduction(.softmaxCrossEntropy, [
+            .int(z.rows), .int(z.cols), .int(index), .int(dz == nil ? 0 : 1), .real(1 / T(z.rows)), .buffer(z.storage),
+            .buffer(y.storage), .buffer(p.storage), .buffer((dz ?? p).storage), .buffer(stats.storage),
         ])
     }
 

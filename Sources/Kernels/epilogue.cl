@@ -1,0 +1,37 @@
+// What a product kernel does to each result before storing it: the fused layer ops (a layer's
+// bias and ReLU, the L2 term of a weight gradient, ReLU's gradient) ride on the product
+// instead of costing a launch and a pass over memory each. The flags are the host's
+// `Epilogue` option set; v and D are the op's extra operands, unused ones may be any buffer.
+//
+//   EPI_BIAS   c += v[j]                       v: bias [N]
+//   EPI_ADD    c += alpha · D[i, j]            D [M, N] (the L2 term: alpha = λ/m, D = w)
+//   EPI_RELU   c = max(0, c)
+//   EPI_MASK   c = D[i, j] > 0 ? c : 0         D [M, N] (ReLU's gradient: D = the layer's output)
+//   EPI_ROW_SUMS  v[i] = Σ_p op(A)[i, p]       written by the product kernel itself (see matmul.cl)
+#define EPI_BIAS 1
+#define EPI_ADD 2
+#define EPI_RELU 4
+#define EPI_MASK 8
+#define EPI_ROW_SUMS 16
+
+// The epilogue of one element C[i, j] of an [M, N] result.
+inline real epilogue(real c, const int flags, const int i, const int j, const int N, const real alpha,
+                     __global const real* D, __global const real* v) {
+    const size_t at = (size_t)i * N + j;
+    if (flags & EPI_BIAS) c += v[j];
+    if (flags & EPI_ADD) c += alpha * D[at];
+    if (flags & EPI_RELU) c = c > 0 ? c : (real)0;
+    if (flags & EPI_MASK) c = D[at] > 0 ? c : (real)0;
+    return c;
+}
+
+// The same for the eight elements C[i, j .. j+7], for the vectorised kernels.
+inline real8 epilogue8(real8 c, const int flags, const int i, const int j, const int N, const real alpha,
+                       __global const real* D, __global const real* v) {
+    const size_t at = (size_t)i * N + j;
+    if (flags & EPI_BIAS) c += vload8(0, v + j);
+    if (flags & EPI_ADD) c += alpha * vload8(0, D + at);
+    if (flags & EPI_RELU) c = select((real8)0, c, c > (real8)0);
+    if (flags & EPI_MASK) c = select((real8)0, c, vload8(0, D + at) > (real8)0);
+    return c;
+}
