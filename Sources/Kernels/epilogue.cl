@@ -7,7 +7,7 @@
 //   EPI_ADD    c += alpha · D[i, j]            D [M, N] (the L2 term: alpha = λ/m, D = w)
 //   EPI_RELU   c = max(0, c)
 //   EPI_MASK   c = D[i, j] > 0 ? c : 0         D [M, N] (ReLU's gradient: D = the layer's output)
-//   EPI_ROW_SUMS  v[i] = Σ_p op(A)[i, p]       written by the product kernel itself (see matmul.cl)
+//   EPI_ROW_SUMS  v[i] = Σ_p op(A)[i, p]       written by matmul_rows itself (see matmul.cl)
 #define EPI_BIAS 1
 #define EPI_ADD 2
 #define EPI_RELU 4
@@ -34,4 +34,24 @@ inline real8 epilogue8(real8 c, const int flags, const int i, const int j, const
     if (flags & EPI_RELU) c = select((real8)0, c, c > (real8)0);
     if (flags & EPI_MASK) c = select((real8)0, c, vload8(0, D + at) > (real8)0);
     return c;
+}
+
+// The lane reductions of the *_lanes kernels (work-groups of 32 x LANES items): returns, to the
+// items of lane 0, their column's sum over the lanes, added in lane order (reproducible).
+// partial [LANES * 32] local. Every item of the group must call it (it has a barrier).
+inline real sum_lanes(real acc, __local real* partial) {
+    const int column = get_local_id(0), lane = get_local_id(1);
+    partial[lane * 32 + column] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (lane != 0) return 0;
+    for (int l = 1; l < LANES; ++l) acc += partial[l * 32 + column];
+    return acc;
+}
+
+// Stores a weight-gradient kernel's sum for column c of row j: dw[j, c] = sum + alpha · w[j, c]
+// for c < k, or the bias gradient db[j] = sum for c = k (the constant-1 column).   w, dw [n, k]
+inline void store_gradient(const real sum, const int c, const int j, const int k, const real alpha,
+                           __global const real* w, __global real* dw, __global real* db) {
+    if (c == k) db[j] = sum;
+    else if (c < k) dw[(size_t)j * k + c] = sum + alpha * w[(size_t)j * k + c];
 }

@@ -62,32 +62,28 @@ __kernel void input_product(const int m, const int n, const int start,
 }
 
 // input_product_lanes (GPUs): the same product with one work-group per (32 columns, row r) and
-// PRODUCT_LANES items per column, each walking every PRODUCT_LANES-th non-zero pixel of the row:
-// neighbouring items read neighbouring weights (one 128-byte line per pixel), and the row's
-// pixels are spread over enough items to hide the memory's latency. The lanes' sums are added
-// in a fixed order (reproducible). Local size (32, PRODUCT_LANES); global (n rounded up to 32,
-// m · PRODUCT_LANES).
-#define PRODUCT_LANES 8
+// LANES items per column (LANES is defined by the host), each walking every LANES-th non-zero
+// pixel of the row: neighbouring items read neighbouring weights (one 128-byte line per pixel),
+// and the row's pixels are spread over enough items to hide the memory's latency. The lanes'
+// sums are added in a fixed order (reproducible). Local size (32, LANES); global (n rounded up
+// to 32, m · LANES).
 __kernel void input_product_lanes(const int m, const int n, const int start,
                                   __global const int* offsets, __global const ushort* columns,
                                   __global const uchar* values, __global const int* order,
                                   __global const real* scale, __global const real* wt, __global real* z,
                                   const int flags, __global const real* bias) {
-    __local real partial[PRODUCT_LANES][32];
-    const int j = get_global_id(0), column = get_local_id(0), lane = get_local_id(1);
+    __local real partial[LANES * 32];
+    const int j = get_global_id(0), lane = get_local_id(1);
     const int r = get_group_id(1);
     real acc = 0;
     if (j < n && r < m) {
         const int example = order[start + r];
         const int end = offsets[example + 1];
-        for (int q = offsets[example] + lane; q < end; q += PRODUCT_LANES)
+        for (int q = offsets[example] + lane; q < end; q += LANES)
             acc += scale[values[q]] * wt[(size_t)columns[q] * n + j];
     }
-    partial[lane][column] = acc;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (lane != 0 || j >= n || r >= m) return;
-    for (int l = 1; l < PRODUCT_LANES; ++l) acc += partial[l][column];
-    z[(size_t)r * n + j] = epilogue(acc, flags, r, j, n, 0, bias, bias);
+    acc = sum_lanes(acc, partial);
+    if (lane == 0 && j < n && r < m) z[(size_t)r * n + j] = epilogue(acc, flags, r, j, n, 0, bias, bias);
 }
 
 // input_gradient_parts (CPU devices): the rows are split into `parts` parts; item (g, p) sums
@@ -131,22 +127,25 @@ __kernel void input_gradient_parts(const int m, const int n, const int features,
     }
 }
 
-// input_gradient_dense_parts (GPUs): the same partial sums from the bytes, one item per
-// (f, j, p), so that the 500 rows of a batch are spread over many items:
-//   scratch[p, f, j] = Σ_{r in part p} x[r, f] · dz[r, j]   (x[r, features] = 1)
+// input_gradient_lanes (GPUs): dw = dzᵀ · x + alpha · w and db = Σ_r dz[r, :] from the bytes
+// in one launch, as weight_gradient_lanes (matmul.cl) does for a tensor x: a work-group per
+// (32 features, row j of dw), LANES items per feature splitting the batch's rows.
 // pixels [count, features] uchar; neighbouring items read neighbouring bytes of a row.
-__kernel void input_gradient_dense_parts(const int m, const int n, const int features, const int start, const int parts,
-                                         __global const uchar* pixels, __global const int* order,
-                                         __global const real* scale, __global const real* dz, __global real* scratch) {
-    const int f = get_global_id(0), j = get_global_id(1), p = get_global_id(2);
-    if (f > features || j >= n || p >= parts) return;
-    const int first = p * m / parts, last = (p + 1) * m / parts;
-    real sum = 0;
-    for (int r = first; r < last; ++r) {
-        const real x = f == features ? (real)1 : scale[pixels[(size_t)order[start + r] * features + f]];
-        sum += dz[(size_t)r * n + j] * x;
+__kernel void input_gradient_lanes(const int m, const int n, const int features, const int start, const real alpha,
+                                   __global const uchar* pixels, __global const int* order,
+                                   __global const real* scale, __global const real* dz, __global const real* w,
+                                   __global real* dw, __global real* db) {
+    __local real partial[LANES * 32];
+    const int f = get_global_id(0), lane = get_local_id(1), j = get_group_id(1);
+    real acc = 0;
+    if (f <= features) {
+        for (int r = lane; r < m; r += LANES) {
+            const real x = f == features ? (real)1 : scale[pixels[(size_t)order[start + r] * features + f]];
+            acc += dz[(size_t)r * n + j] * x;
+        }
     }
-    scratch[((size_t)p * (features + 1) + f) * n + j] = sum;
+    acc = sum_lanes(acc, partial);
+    if (lane == 0) store_gradient(acc, f, j, features, alpha, w, dw, db);
 }
 
 // input_gradient_sum: dw[j, f] = Σ_p scratch[p, f, j] + alpha · w[j, f], and db[j] =

@@ -6,7 +6,6 @@
 // row-major. Work-groups are TILE x TILE (TILE is defined by the host, 16 where the device
 // allows 256 work items); item (j, i) computes C[i, j]. The global size is M and N rounded up
 // to TILE: items outside C still load zeros and reach every barrier, and only store when inside.
-// With EPI_ROW_SUMS, the items of column 0 also add up their row of the A tiles they load.
 __kernel void matmul(const int M, const int N, const int K, const int trans_a, const int trans_b,
                      __global const real* A, __global const real* B, __global real* C,
                      const int flags, const real alpha, __global const real* D, __global real* v) {
@@ -15,19 +14,16 @@ __kernel void matmul(const int M, const int N, const int K, const int trans_a, c
     const int tx = get_local_id(0), ty = get_local_id(1);
     const int j = get_group_id(0) * TILE + tx;
     const int i = get_group_id(1) * TILE + ty;
-    const bool sums_row = (flags & EPI_ROW_SUMS) && j == 0;
-    real acc = 0, row_sum = 0;
+    real acc = 0;
     for (int t = 0; t < K; t += TILE) {
         const int ka = t + tx, kb = t + ty;
         a_tile[ty][tx] = (i < M && ka < K) ? (trans_a ? A[ka * M + i] : A[i * K + ka]) : (real)0;
         b_tile[ty][tx] = (kb < K && j < N) ? (trans_b ? B[j * K + kb] : B[kb * N + j]) : (real)0;
         barrier(CLK_LOCAL_MEM_FENCE);
         for (int p = 0; p < TILE; ++p) acc += a_tile[ty][p] * b_tile[p][tx];
-        if (sums_row) for (int p = 0; p < TILE; ++p) row_sum += a_tile[ty][p];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     if (i < M && j < N) C[i * N + j] = epilogue(acc, flags, i, j, N, alpha, D, v);
-    if (sums_row && i < M) v[i] = row_sum;
 }
 
 // matmul_rows: the same product without local memory or barriers, for CPU devices (PoCL).
@@ -88,4 +84,23 @@ __kernel void transpose(const int rows, const int cols, __global const real* src
     const int r = get_global_id(0), c = get_global_id(1);
     if (r >= rows || c >= cols) return;
     dst[c * rows + r] = src[r * cols + c];
+}
+
+// weight_gradient_lanes (GPUs): a layer's parameter gradients in one launch,
+//   dw = dzᵀ · x + alpha · w and db = Σ_r dz[r, :]      dz [m, n], x [m, k], w and dw [n, k], db [n]
+// A work-group per (32 columns of x, row j of dw), LANES items per column, lane l summing rows
+// l, l + LANES, ...: the batch's rows are spread over many items (the tiled matmul ran 4 groups
+// of 32 steps for a 32 x 32 gradient). Column k is the constant 1, whose sum is db[j].
+// Local size (32, LANES); global (k + 1 rounded up to 32, n · LANES).
+__kernel void weight_gradient_lanes(const int m, const int n, const int k, const real alpha,
+                                    __global const real* dz, __global const real* x, __global const real* w,
+                                    __global real* dw, __global real* db) {
+    __local real partial[LANES * 32];
+    const int c = get_global_id(0), lane = get_local_id(1), j = get_group_id(1);
+    real acc = 0;
+    if (c <= k) {
+        for (int r = lane; r < m; r += LANES) acc += dz[(size_t)r * n + j] * (c == k ? (real)1 : x[(size_t)r * k + c]);
+    }
+    acc = sum_lanes(acc, partial);
+    if (lane == 0) store_gradient(acc, c, j, k, alpha, w, dw, db);
 }

@@ -34,9 +34,10 @@ enum KernelName: String, CaseIterable {
     case inputProductLanes = "input_product_lanes"
     case inputGradientParts = "input_gradient_parts"
     case inputGradientSum = "input_gradient_sum"
-    case inputGradientDenseParts = "input_gradient_dense_parts"
+    case inputGradientLanes = "input_gradient_lanes"
     case matmul
     case matmulRows = "matmul_rows"
+    case weightGradientLanes = "weight_gradient_lanes"
     case transpose
     case addBroadcast = "add_broadcast"
     case addRow = "add_row"
@@ -88,8 +89,8 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
 
     /// The two matrix-multiply kernels in matmul.cl, and with them the first layer's gradient kernel.
     public enum MatmulKernel: String, Sendable {
-        /// 16 x 16 tiles through local memory, and a dense first-layer gradient with an item
-        /// per weight: for GPUs.
+        /// 16 x 16 tiles through local memory, and the lanes kernels for the first layer and the
+        /// weight gradients: for GPUs.
         case tiled
         /// 4 x 16 blocks per work item in vector registers, no barriers, and a first-layer
         /// gradient from the non-zero pixels, summed in a few parts: for CPU devices.
@@ -103,6 +104,14 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
 
     /// The matrix-multiply kernel in use.
     public let matmulKernel: MatmulKernel
+
+    /// Items per column of the *_lanes kernels.
+    private var lanes: Int { device.lanes }
+
+    /// Whether the first layer and the weight gradients run as *_lanes kernels (GPUs: one
+    /// work-group per output column block, the batch's rows split over lanes), rather than the
+    /// per-item loops that suit CPU devices.
+    private var usesLanes: Bool { matmulKernel == .tiled }
 
     /// The backend on device `deviceIndex` (as `devices()` numbers them); nil picks the first GPU,
     /// else the first device. The matmul kernel defaults to tiled on GPUs and rows elsewhere.
@@ -303,9 +312,9 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
             .buffer(examples.storage.values), .buffer(order.storage), .buffer(pixelScale), .buffer(wt), .buffer(y.storage),
             .int(epilogue.rawValue), .buffer(b.storage),
         ]
-        if matmulKernel == .tiled {
-            // A group per (32 columns, row), its 8 lanes splitting the row's pixels: see input.cl.
-            try launch(.inputProductLanes, global: [n, m * 8], local: [32, 8], arguments)
+        if usesLanes {
+            // A group per (32 columns, row), its lanes splitting the row's pixels: see input.cl.
+            try launch(.inputProductLanes, global: [n, m * lanes], local: [32, lanes], arguments)
             return
         }
         let groups = (n + 31) / 32   // 32 columns per item, see input.cl
@@ -319,28 +328,27 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         try requireShape("inputLinearGradient", "w", w.shape, dw.shape)
         try requireShape("inputLinearGradient", "db", db.shape, Shape(1, dz.cols))
         let m = dz.rows, n = dz.cols, features = examples.features
-        // Partial sums over parts of the batch's rows, [parts, features + 1, n] (the extra
-        // feature is the constant 1: the bias gradient), then input_gradient_sum adds them.
-        let parts: Int
-        if matmulKernel == .tiled, let pixels = examples.storage.pixels {
-            parts = (m + 31) / 32   // about 32 rows per item: enough items to hide the GPU's latency
-            let scratch = try scratchBuffer(&gradientScratch, bytes: parts * (features + 1) * n * MemoryLayout<T>.stride)
-            try launch(.inputGradientDenseParts, global: [features + 1, n, parts], local: [device.tile, device.tile, 1], [
-                .int(m), .int(n), .int(features), .int(start), .int(parts), .buffer(pixels), .buffer(order.storage),
-                .buffer(pixelScale), .buffer(dz.storage), .buffer(scratch),
+        if usesLanes, let pixels = examples.storage.pixels {
+            // A group per (32 features, row of dw), its lanes splitting the batch: see input.cl.
+            try launch(.inputGradientLanes, global: [features + 1, n * lanes], local: [32, lanes], [
+                .int(m), .int(n), .int(features), .int(start), .real(decay), .buffer(pixels), .buffer(order.storage),
+                .buffer(pixelScale), .buffer(dz.storage), .buffer(w.storage), .buffer(dw.storage), .buffer(db.storage),
             ])
-        } else {
-            let columnBlocks = (n + 31) / 32   // 32 columns per item, see input.cl
-            parts = gradientParts(columnBlocks: columnBlocks)
-            let scratch = try scratchBuffer(&gradientScratch, bytes: parts * (features + 1) * n * MemoryLayout<T>.stride)
-            try launch(.inputGradientParts, global: [columnBlocks, parts], local: [1, 1], [
-                .int(m), .int(n), .int(features), .int(start), .int(parts), .buffer(examples.storage.offsets),
-                .buffer(examples.storage.columns), .buffer(examples.storage.values), .buffer(order.storage),
-                .buffer(pixelScale), .buffer(dz.storage), .buffer(scratch),
-            ])
+            return
         }
+        // Partial sums over parts of the batch's rows from the non-zero pixels, [parts,
+        // features + 1, n] (the extra feature is the constant 1: the bias gradient), then
+        // input_gradient_sum adds them.
+        let columnBlocks = (n + 31) / 32   // 32 columns per item, see input.cl
+        let parts = gradientParts(columnBlocks: columnBlocks)
+        let scratch = try scratchBuffer(&gradientScratch, bytes: parts * (features + 1) * n * MemoryLayout<T>.stride)
+        try launch(.inputGradientParts, global: [columnBlocks, parts], local: [1, 1], [
+            .int(m), .int(n), .int(features), .int(start), .int(parts), .buffer(examples.storage.offsets),
+            .buffer(examples.storage.columns), .buffer(examples.storage.values), .buffer(order.storage),
+            .buffer(pixelScale), .buffer(dz.storage), .buffer(scratch),
+        ])
         try launch2D(.inputGradientSum, cols: features + 1, rows: n, [
-            .int(n), .int(features), .int(parts), .real(decay), .buffer(gradientScratch!), .buffer(w.storage),
+            .int(n), .int(features), .int(parts), .real(decay), .buffer(scratch), .buffer(w.storage),
             .buffer(dw.storage), .buffer(db.storage),
         ])
     }
@@ -378,6 +386,14 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     public func linearGradient(_ dz: Tensor<OpenCLBackend<T>>, _ x: Tensor<OpenCLBackend<T>>, _ w: Tensor<OpenCLBackend<T>>,
                                decay: T, weightGradient dw: Tensor<OpenCLBackend<T>>, biasGradient db: Tensor<OpenCLBackend<T>>) throws {
         try ShapeChecks.linearGradient(dz.shape, x.shape, w.shape, dw.shape, db.shape)
+        if usesLanes {
+            // A group per (32 columns of x, row of dw), its lanes splitting the batch: see matmul.cl.
+            try launch(.weightGradientLanes, global: [x.cols + 1, dz.cols * lanes], local: [32, lanes], [
+                .int(dz.rows), .int(dz.cols), .int(x.cols), .real(decay), .buffer(dz.storage), .buffer(x.storage),
+                .buffer(w.storage), .buffer(dw.storage), .buffer(db.storage),
+            ])
+            return
+        }
         try product(dz, transposeA: true, x, transposeB: false, into: dw, m: dz.cols, k: dz.rows, n: x.cols,   // dw = dzᵀ·x
                     epilogue: [.add, .rowSums], alpha: decay, operand: w, vector: db)                       //   + decay·w; db = Σ_rows dz
     }

@@ -30,6 +30,9 @@ final class OpenCLDevice: @unchecked Sendable {
     /// Work-group side of the matmul tiles, and size of the one-group reductions.
     let tile: Int
     let reduceGroupSize: Int
+    /// Items per column in the *_lanes kernels (GPUs), whose work-groups are 32 x lanes: 8, or
+    /// fewer where the device's work-groups are smaller.
+    let lanes: Int
     private var programs: [String: CLProgram] = [:]
     private let lock = Lock()
 
@@ -107,6 +110,7 @@ final class OpenCLDevice: @unchecked Sendable {
         var group = 1
         while group * 2 <= min(info.maxWorkGroupSize, 256) { group *= 2 }
         reduceGroupSize = group
+        lanes = max(1, min(8, info.maxWorkGroupSize / 32))
     }
 
     /// The kernels compiled for element type `T`, built on first use.
@@ -135,6 +139,7 @@ final class OpenCLDevice: @unchecked Sendable {
         lines.append("#define REAL_MIN \(T.self == Double.self ? "DBL_MIN" : "FLT_MIN")")
         lines.append("#define TILE \(tile)")
         lines.append("#define REDUCE_WG \(reduceGroupSize)")
+        lines.append("#define LANES \(lanes)")
         return lines.joined(separator: "\n") + "\n"
     }
 }
