@@ -12,10 +12,13 @@ public final class MLP<B: Backend> {
     public let backend: B
     /// Layer widths, input first: [784, 32, 32, 10].
     public let sizes: [Int]
-    /// w[l] [sizes[l+1], sizes[l]]
+    /// w[l] [sizes[l+1], sizes[l]]: the parts of `weights`
     public let w: [Tensor<B>]
-    /// b[l] [1, sizes[l+1]]
+    /// b[l] [1, sizes[l+1]]: the parts of `biases`
     public let b: [Tensor<B>]
+    /// All the weights, and all the biases, each in one piece of memory: the optimiser updates
+    /// each group in one op, and the L2 penalty's ‖w‖² is one sum over the weights.
+    public let weights, biases: TensorGroup<B>
 
     public var layerCount: Int { w.count }
 
@@ -42,13 +45,17 @@ public final class MLP<B: Backend> {
         precondition(weights.count == sizes.count - 1 && biases.count == sizes.count - 1)
         self.backend = backend
         self.sizes = sizes
-        w = try (0..<weights.count).map { l in
-            try backend.makeTensor(Shape(sizes[l + 1], sizes[l]), values: weights[l])
-        }
-        b = try (0..<biases.count).map { l in
-            try backend.makeTensor(Shape(1, sizes[l + 1]), values: biases[l])
-        }
+        self.weights = try backend.makeTensorGroup(MLP.weightShapes(sizes))
+        self.biases = try backend.makeTensorGroup(MLP.biasShapes(sizes))
+        w = self.weights.parts
+        b = self.biases.parts
+        for (tensor, values) in zip(w + b, weights + biases) { try backend.upload(values, into: tensor) }
     }
+
+    /// w[l]'s shape for each layer: [sizes[l+1], sizes[l]].
+    public static func weightShapes(_ sizes: [Int]) -> [Shape] { (0..<(sizes.count - 1)).map { Shape(sizes[$0 + 1], sizes[$0]) } }
+    /// b[l]'s shape for each layer: [1, sizes[l+1]].
+    public static func biasShapes(_ sizes: [Int]) -> [Shape] { sizes.dropFirst().map { Shape(1, $0) } }
 
     /// Every parameter tensor, in the order w1, b1, w2, b2, ...
     public var parameters: [(name: String, tensor: Tensor<B>)] {
@@ -58,13 +65,13 @@ public final class MLP<B: Backend> {
     // MARK: Forward and backward
 
     /// How many numbers a batch's statistics take: see `forward`.
-    public var statsWidth: Int { 2 + layerCount }
+    public var statsWidth: Int { 3 }
 
     /// The forward pass: a[l] = max(0, a[l-1]·w[l]ᵀ + b[l]) for the hidden layers (a[-1] is the
     /// batch), logits = a[last-1]·w[last]ᵀ + b[last] and probs = softmax(logits). Reads the batch
     /// (ws.input) and fills ws.a, ws.logits and ws.probs. Queues the batch's statistics into row
     /// `row` of `table` [rows, statsWidth] (ws.stats when nil): [Σ_i -log probs[i, y_i], correct
-    /// predictions, ‖w1‖², ‖w2‖², ...], the norms only when `weightNorms`. With `gradient`, also
+    /// predictions, Σ_l ‖w_l‖²], the last only when `weightNorms`. With `gradient`, also
     /// dz[last] = (probs - y)/m, the gradient of the mean cross-entropy where `backward` starts.
     public func forward(_ ws: Workspace<B>, gradient: Bool = false, weightNorms: Bool = true,
                         into table: Tensor<B>? = nil, row: Int = 0) throws {
@@ -83,9 +90,7 @@ public final class MLP<B: Backend> {
         let stats = table ?? ws.stats, at = row * statsWidth
         try be.softmaxCrossEntropy(ws.logits, ws.y, probabilities: ws.probs, gradient: gradient ? ws.dz[last] : nil,
                                    stats: stats, at: at)                            // probs = softmax(logits), dz = (probs - y)/m
-        if weightNorms {
-            for l in 0...last { try be.sumOfSquares(w[l], into: stats, at: at + 2 + l) }
-        }
+        if weightNorms { try be.sumOfSquares(weights.whole, into: stats, at: at + 2) }   // Σ_l ‖w_l‖², one pass
     }
 
     /// The backward pass, the exact reverse of `forward`, for the loss
@@ -114,9 +119,8 @@ public final class MLP<B: Backend> {
     public func batchStats(_ row: ArraySlice<Double>, examples: Int, lambda: Double) -> BatchStats {
         let s = Array(row)
         let m = Double(examples)
-        let squaredWeights = s[2...].reduce(0, +)
         return BatchStats(examples: examples, crossEntropySum: s[0], correct: Int(s[1]),
-                          loss: s[0] / m + lambda / (2 * m) * squaredWeights)
+                          loss: s[0] / m + lambda / (2 * m) * s[2])
     }
 
     /// Reads ws.stats back (one small transfer): the statistics of the last `forward` into it.
@@ -172,9 +176,11 @@ public final class Workspace<B: Backend> {
     public let logits, probs: Tensor<B>
     /// dz[l] [m, n(l+1)]: the gradient of J with respect to layer l's pre-activation
     public let dz: [Tensor<B>]
-    /// dw[l], db[l]: gradients of J with respect to w[l] and b[l], shaped like them
+    /// dw[l], db[l]: gradients of J with respect to w[l] and b[l], shaped like them: the parts
+    /// of `weightGradients` and `biasGradients`, laid out like the model's `weights` and `biases`
     public let dw, db: [Tensor<B>]
-    /// [1, 2 + layers]: one batch's statistics, see `MLP.forward`
+    public let weightGradients, biasGradients: TensorGroup<B>
+    /// [1, 3]: one batch's statistics, see `MLP.forward`
     public let stats: Tensor<B>
 
     public init(backend: B, sizes: [Int], batchSize m: Int) throws {
@@ -188,9 +194,11 @@ public final class Workspace<B: Backend> {
         logits = try backend.makeTensor(Shape(m, sizes[layers]))
         probs = try backend.makeTensor(Shape(m, sizes[layers]))
         dz = try outs.map { try backend.makeTensor($0) }
-        dw = try (0..<layers).map { try backend.makeTensor(Shape(sizes[$0 + 1], sizes[$0])) }
-        db = try (0..<layers).map { try backend.makeTensor(Shape(1, sizes[$0 + 1])) }
-        stats = try backend.makeTensor(Shape(1, 2 + layers))
+        weightGradients = try backend.makeTensorGroup(MLP<B>.weightShapes(sizes))
+        biasGradients = try backend.makeTensorGroup(MLP<B>.biasShapes(sizes))
+        dw = weightGradients.parts
+        db = biasGradients.parts
+        stats = try backend.makeTensor(Shape(1, 3))
     }
 
     /// Makes the batch the examples at positions start..<start+batchSize of `order`: gathers

@@ -26,50 +26,55 @@ public struct OptimizerConfig: Codable, Sendable, Equatable {
 }
 
 /// The update rule and its state (velocities, or Adam's moments), on the backend. The state is
-/// kept per parameter in `MLP.parameters` order and can be saved and restored with a checkpoint.
+/// laid out like the model's parameter groups (one update op per group: all weights, then all
+/// biases), and is saved and restored with a checkpoint per parameter, in `MLP.parameters` order.
 public final class Optimizer<B: Backend> {
     public let config: OptimizerConfig
     public let learningRate: Double
     /// Updates done so far (Adam's t).
     public internal(set) var step = 0
-    /// Per parameter: [] for SGD, [velocity] for momentum, [m, v] for Adam; zeros at first.
-    public let slots: [[Tensor<B>]]
+    /// For the weights and for the biases: [] for SGD, [velocity] for momentum, [m, v] for Adam;
+    /// zeros at first.
+    private let weightState, biasState: [TensorGroup<B>]
 
     public init(config: OptimizerConfig, learningRate: Double, model: MLP<B>) throws {
         self.config = config
         self.learningRate = learningRate
         let count = config.kind == .sgd ? 0 : config.kind == .momentum ? 1 : 2
-        slots = try model.parameters.map { parameter in
-            try (0..<count).map { _ in try model.backend.makeTensor(parameter.tensor.shape) }
-        }
+        weightState = try (0..<count).map { _ in try model.backend.makeTensorGroup(MLP<B>.weightShapes(model.sizes)) }
+        biasState = try (0..<count).map { _ in try model.backend.makeTensorGroup(MLP<B>.biasShapes(model.sizes)) }
     }
 
     /// The state's tensors with their checkpoint names: "momentum.w1", "adam.m.w1", "adam.v.w1", ...
     public func namedState(_ model: MLP<B>) -> [(name: String, tensor: Tensor<B>)] {
-        zip(model.parameters, slots).flatMap { parameter, tensors in
-            tensors.enumerated().map { index, tensor in
-                let prefix = config.kind == .momentum ? "momentum" : index == 0 ? "adam.m" : "adam.v"
-                return ("\(prefix).\(parameter.name)", tensor)
+        (0..<model.layerCount).flatMap { l in
+            [("w", weightState), ("b", biasState)].flatMap { kind, groups in
+                groups.enumerated().map { index, group in
+                    let prefix = config.kind == .momentum ? "momentum" : index == 0 ? "adam.m" : "adam.v"
+                    return ("\(prefix).\(kind)\(l + 1)", group.parts[l])
+                }
             }
         }
     }
 
-    /// Applies one update to every parameter from the gradients in `ws` (dw, db).
+    /// Applies one update to every parameter from the gradients in `ws`: one op for all the
+    /// weights, one for all the biases.
     public func update(_ model: MLP<B>, gradients ws: Workspace<B>) throws {
         step += 1
         let be = model.backend
         let lr = B.Element(learningRate)
-        let gradients = (0..<model.layerCount).flatMap { [ws.dw[$0], ws.db[$0]] }
-        for (p, (parameter, gradient)) in zip(model.parameters, gradients).enumerated() {
+        for (parameters, gradients, state) in [(model.weights, ws.weightGradients, weightState),
+                                               (model.biases, ws.biasGradients, biasState)] {
+            let (w, g) = (parameters.whole, gradients.whole)
             switch config.kind {
             case .sgd:
-                try be.scaledAdd(-lr, gradient, into: parameter.tensor)
+                try be.scaledAdd(-lr, g, into: w)
             case .momentum:
-                try be.momentumStep(parameter.tensor, gradient: gradient, velocity: slots[p][0],
-                                    learningRate: lr, momentum: B.Element(config.momentum))
+                try be.momentumStep(w, gradient: g, velocity: state[0].whole, learningRate: lr,
+                                    momentum: B.Element(config.momentum))
             case .adam:
                 let t = Double(step)
-                try be.adamStep(parameter.tensor, gradient: gradient, m: slots[p][0], v: slots[p][1],
+                try be.adamStep(w, gradient: g, m: state[0].whole, v: state[1].whole,
                                 learningRate: lr, beta1: B.Element(config.beta1), beta2: B.Element(config.beta2),
                                 epsilon: B.Element(config.epsilon),
                                 correction1: B.Element(1 / (1 - pow(config.beta1, t))),

@@ -24,6 +24,8 @@ public protocol Backend: AnyObject {
 
     /// A new tensor filled with zeros.
     func makeTensor(_ shape: Shape) throws -> Tensor<Self>
+    /// Tensors of `shapes` sharing the memory of one tensor (see `TensorGroup`), all zeros.
+    func makeTensorGroup(_ shapes: [Shape]) throws -> TensorGroup<Self>
     /// Copies `values` (row-major, `t.count` of them) into `t`.
     func upload(_ values: [Element], into t: Tensor<Self>) throws
     /// Copies `t` back to the host, row-major; waits for queued work that writes `t`.

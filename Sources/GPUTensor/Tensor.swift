@@ -18,6 +18,32 @@ public struct Tensor<B: Backend> {
     public var count: Int { shape.count }
 }
 
+/// Tensors laid out one after another in the memory of one tensor, `whole` [1, n]: an op on
+/// `whole` is that op on every part at once, in one launch (one update for all of a model's
+/// weights). Each part starts where the backend lets a tensor start; the gaps between parts
+/// are zeros that no op on a part writes (an elementwise op on zeros keeps them zero).
+public struct TensorGroup<B: Backend> {
+    public let whole: Tensor<B>
+    public let parts: [Tensor<B>]
+
+    public init(whole: Tensor<B>, parts: [Tensor<B>]) {
+        self.whole = whole
+        self.parts = parts
+    }
+
+    /// Where each of `shapes` starts, in elements, when every start is a multiple of
+    /// `alignment` elements; and the whole's element count.
+    public static func layout(_ shapes: [Shape], alignment: Int) -> (offsets: [Int], count: Int) {
+        var offsets: [Int] = [], end = 0
+        for shape in shapes {
+            let start = (end + alignment - 1) / alignment * alignment
+            offsets.append(start)
+            end = start + shape.count
+        }
+        return (offsets, end)
+    }
+}
+
 /// A labelled data set kept on the backend as raw bytes, as the IDX files store it:
 /// pixels `[count, features]` UInt8 and labels `[count]` UInt8 in `0..<classes`.
 /// Batches are gathered from it (and scaled to `pixel / 255`) on the backend itself.

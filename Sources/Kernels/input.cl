@@ -127,6 +127,12 @@ __kernel void input_gradient_parts(const int m, const int n, const int features,
     }
 }
 
+// x[position, f] for the example at `position` of order: its pixel f scaled, or 1 for f = features.
+inline real input_pixel(__global const uchar* pixels, __global const int* order, __global const real* scale,
+                        const int position, const int f, const int features) {
+    return f == features ? (real)1 : scale[pixels[(size_t)order[position] * features + f]];
+}
+
 // input_gradient_lanes (GPUs): dw = dzᵀ · x + alpha · w and db = Σ_r dz[r, :] from the bytes
 // in one launch, as weight_gradient_lanes (matmul.cl) does for a tensor x: a work-group per
 // (32 features, row j of dw), LANES items per feature splitting the batch's rows.
@@ -137,14 +143,19 @@ __kernel void input_gradient_lanes(const int m, const int n, const int features,
                                    __global real* dw, __global real* db) {
     __local real partial[LANES * 32];
     const int f = get_global_id(0), lane = get_local_id(1), j = get_group_id(1);
-    real acc = 0;
+    // Four rows in flight per item: each pixel is three dependent loads (order, byte, scale).
+    real acc = 0, acc1 = 0, acc2 = 0, acc3 = 0;
     if (f <= features) {
-        for (int r = lane; r < m; r += LANES) {
-            const real x = f == features ? (real)1 : scale[pixels[(size_t)order[start + r] * features + f]];
-            acc += dz[(size_t)r * n + j] * x;
+        int r = lane;
+        for (; r + 3 * LANES < m; r += 4 * LANES) {
+            acc += dz[(size_t)r * n + j] * input_pixel(pixels, order, scale, start + r, f, features);
+            acc1 += dz[(size_t)(r + LANES) * n + j] * input_pixel(pixels, order, scale, start + r + LANES, f, features);
+            acc2 += dz[(size_t)(r + 2 * LANES) * n + j] * input_pixel(pixels, order, scale, start + r + 2 * LANES, f, features);
+            acc3 += dz[(size_t)(r + 3 * LANES) * n + j] * input_pixel(pixels, order, scale, start + r + 3 * LANES, f, features);
         }
+        for (; r < m; r += LANES) acc += dz[(size_t)r * n + j] * input_pixel(pixels, order, scale, start + r, f, features);
     }
-    acc = sum_lanes(acc, partial);
+    acc = sum_lanes((acc + acc1) + (acc2 + acc3), partial);
     if (lane == 0) store_gradient(acc, f, j, features, alpha, w, dw, db);
 }
 

@@ -97,10 +97,18 @@ __kernel void weight_gradient_lanes(const int m, const int n, const int k, const
                                     __global real* dw, __global real* db) {
     __local real partial[LANES * 32];
     const int c = get_global_id(0), lane = get_local_id(1), j = get_group_id(1);
-    real acc = 0;
+    // Four rows in flight per item: the loads, not the arithmetic, are the time.
+    real acc = 0, acc1 = 0, acc2 = 0, acc3 = 0;
     if (c <= k) {
-        for (int r = lane; r < m; r += LANES) acc += dz[(size_t)r * n + j] * (c == k ? (real)1 : x[(size_t)r * k + c]);
+        int r = lane;
+        for (; r + 3 * LANES < m; r += 4 * LANES) {
+            acc += dz[(size_t)r * n + j] * (c == k ? (real)1 : x[(size_t)r * k + c]);
+            acc1 += dz[(size_t)(r + LANES) * n + j] * (c == k ? (real)1 : x[(size_t)(r + LANES) * k + c]);
+            acc2 += dz[(size_t)(r + 2 * LANES) * n + j] * (c == k ? (real)1 : x[(size_t)(r + 2 * LANES) * k + c]);
+            acc3 += dz[(size_t)(r + 3 * LANES) * n + j] * (c == k ? (real)1 : x[(size_t)(r + 3 * LANES) * k + c]);
+        }
+        for (; r < m; r += LANES) acc += dz[(size_t)r * n + j] * (c == k ? (real)1 : x[(size_t)r * k + c]);
     }
-    acc = sum_lanes(acc, partial);
+    acc = sum_lanes((acc + acc1) + (acc2 + acc3), partial);
     if (lane == 0) store_gradient(acc, c, j, k, alpha, w, dw, db);
 }

@@ -90,21 +90,33 @@ __kernel void cross_entropy_stats(const int rows, const int cols, const int at, 
 inline void softmax_xent_small_row(__global const real* zi, __global const real* yi, __global real* pi,
                                    __global real* dzi, const int cols, const real inverse_m,
                                    real* loss, real* hits) {
+    // Loops of constant length with the row's length as a guard, so that the compiler unrolls
+    // them and keeps the arrays in registers.
     real zr[SMALL_ROW], yr[SMALL_ROW];
-    for (int j = 0; j < cols; ++j) { zr[j] = zi[j]; yr[j] = yi[j]; }
-    real largest = zr[0];
-    for (int j = 1; j < cols; ++j) largest = fmax(largest, zr[j]);
-    real sum = 0;
-    for (int j = 0; j < cols; ++j) { zr[j] = exp(zr[j] - largest); sum += zr[j]; }
-    int label = 0, predicted = 0;
-    for (int j = 0; j < cols; ++j) {
-        zr[j] /= sum;
-        pi[j] = zr[j];
-        if (yr[j] > yr[label]) label = j;
-        if (zr[j] > zr[predicted]) predicted = j;
-        if (dzi) dzi[j] = (zr[j] - yr[j]) * inverse_m;
+    real largest = zi[0];
+    #pragma unroll
+    for (int j = 0; j < SMALL_ROW; ++j) {
+        zr[j] = j < cols ? zi[j] : (real)0;
+        yr[j] = j < cols ? yi[j] : (real)0;
     }
-    const real q = zr[label];
+    #pragma unroll
+    for (int j = 1; j < SMALL_ROW; ++j) if (j < cols) largest = fmax(largest, zr[j]);
+    real sum = 0;
+    #pragma unroll
+    for (int j = 0; j < SMALL_ROW; ++j) if (j < cols) { zr[j] = exp(zr[j] - largest); sum += zr[j]; }
+    int label = 0, predicted = 0;
+    real best_y = yr[0], best_p = zr[0] / sum;
+    #pragma unroll
+    for (int j = 0; j < SMALL_ROW; ++j) {
+        if (j < cols) {
+            zr[j] /= sum;
+            pi[j] = zr[j];
+            if (yr[j] > best_y) { best_y = yr[j]; label = j; }
+            if (zr[j] > best_p) { best_p = zr[j]; predicted = j; }
+            if (dzi) dzi[j] = (zr[j] - yr[j]) * inverse_m;
+        }
+    }
+    const real q = label == predicted ? best_p : pi[label];
     *loss -= log(q < REAL_MIN ? REAL_MIN : q);
     if (predicted == label) *hits += 1;
 }

@@ -9,16 +9,27 @@ import CPUKernels
 public final class CPUStorage<T: TensorElement> {
     public let pointer: UnsafeMutablePointer<T>
     public let count: Int
+    /// For a view into another storage (a `TensorGroup`'s part): that storage, kept alive.
+    private let owner: CPUStorage<T>?
 
     init(count: Int) {
         self.count = count
+        owner = nil
         // Cache-line aligned: a 64-byte vector load that straddles two lines costs two loads.
         pointer = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<T>.stride, alignment: 64)
             .bindMemory(to: T.self, capacity: max(count, 1))
         pointer.initialize(repeating: 0, count: max(count, 1))
     }
 
-    deinit { pointer.deallocate() }
+    /// `count` elements of `owner`, from element `offset` on.
+    init(viewing owner: CPUStorage<T>, offset: Int, count: Int) {
+        precondition(offset >= 0 && offset + count <= owner.count)
+        self.owner = owner
+        self.count = count
+        pointer = owner.pointer + offset
+    }
+
+    deinit { if owner == nil { pointer.deallocate() } }
 }
 
 /// An example set's bytes in host memory.
@@ -111,6 +122,15 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
 
     public func makeTensor(_ shape: Shape) throws -> Tensor<CPUBackend<T>> {
         Tensor(shape: shape, storage: CPUStorage(count: shape.count))
+    }
+
+    public func makeTensorGroup(_ shapes: [Shape]) throws -> TensorGroup<CPUBackend<T>> {
+        // Parts start on cache lines, like every tensor.
+        let (offsets, count) = TensorGroup<CPUBackend<T>>.layout(shapes, alignment: 64 / MemoryLayout<T>.stride)
+        let whole = CPUStorage<T>(count: count)
+        return TensorGroup(whole: Tensor(shape: Shape(1, count), storage: whole), parts: zip(shapes, offsets).map { shape, offset in
+            Tensor(shape: shape, storage: CPUStorage(viewing: whole, offset: offset, count: shape.count))
+        })
     }
 
     public func upload(_ values: [T], into t: Tensor<CPUBackend<T>>) throws {

@@ -143,6 +143,8 @@ public final class CLBuffer: @unchecked Sendable {
     let handle: cl_mem
     let context: CLContext
     public let byteCount: Int
+    /// For a sub-buffer: the buffer it is a region of, kept alive.
+    private let parent: CLBuffer?
 
     init(context: CLContext, byteCount: Int, readOnly: Bool = false, copying host: UnsafeRawPointer? = nil) throws(OpenCLError) {
         var status: cl_int = CL_SUCCESS
@@ -164,6 +166,23 @@ public final class CLBuffer: @unchecked Sendable {
         handle = buffer
         self.context = context
         self.byteCount = byteCount
+        parent = nil
+        OpenCLObjectCounts.created("buffer")
+    }
+
+    /// A sub-buffer: `byteCount` bytes of `parent` from `byteOffset` on (which must be a
+    /// multiple of the device's base address alignment).
+    init(regionOf parent: CLBuffer, byteOffset: Int, byteCount: Int) throws(OpenCLError) {
+        var status: cl_int = CL_SUCCESS
+        var region = cl_buffer_region(origin: byteOffset, size: max(byteCount, 1))
+        let buffer = clCreateSubBuffer(parent.handle, cl_mem_flags(CL_MEM_READ_WRITE),
+                                       cl_buffer_create_type(CL_BUFFER_CREATE_TYPE_REGION), &region, &status)
+        try check(status, "clCreateSubBuffer(\(byteCount) bytes at \(byteOffset))")
+        guard let buffer else { throw OpenCLError(call: "clCreateSubBuffer", code: CL_MEM_OBJECT_ALLOCATION_FAILURE) }
+        handle = buffer
+        context = parent.context
+        self.byteCount = byteCount
+        self.parent = parent
         OpenCLObjectCounts.created("buffer")
     }
 

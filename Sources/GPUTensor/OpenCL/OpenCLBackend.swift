@@ -147,6 +147,17 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         return t
     }
 
+    public func makeTensorGroup(_ shapes: [Shape]) throws -> TensorGroup<OpenCLBackend<T>> {
+        // Parts are sub-buffers, which must start on the device's base address alignment.
+        let stride = MemoryLayout<T>.stride
+        let (offsets, count) = TensorGroup<OpenCLBackend<T>>.layout(shapes, alignment: max(1, device.baseAlignmentBytes / stride))
+        let whole = try makeTensor(Shape(1, count))
+        return TensorGroup(whole: whole, parts: try zip(shapes, offsets).map { shape, offset in
+            Tensor(shape: shape, storage: try CLBuffer(regionOf: whole.storage, byteOffset: offset * stride,
+                                                       byteCount: shape.count * stride))
+        })
+    }
+
     public func upload(_ values: [T], into t: Tensor<OpenCLBackend<T>>) throws {
         guard values.count == t.count else {
             throw ShapeError("upload", "\(values.count) values for a tensor of shape \(t.shape)")

@@ -30,9 +30,11 @@ final class OpenCLDevice: @unchecked Sendable {
     /// Work-group side of the matmul tiles, and size of the one-group reductions.
     let tile: Int
     let reduceGroupSize: Int
-    /// Items per column in the *_lanes kernels (GPUs), whose work-groups are 32 x lanes: 8, or
+    /// Items per column in the *_lanes kernels (GPUs), whose work-groups are 32 x lanes: 16, or
     /// fewer where the device's work-groups are smaller.
     let lanes: Int
+    /// Where a sub-buffer may start: CL_DEVICE_MEM_BASE_ADDR_ALIGN, in bytes.
+    let baseAlignmentBytes: Int
     private var programs: [String: CLProgram] = [:]
     private let lock = Lock()
 
@@ -110,7 +112,9 @@ final class OpenCLDevice: @unchecked Sendable {
         var group = 1
         while group * 2 <= min(info.maxWorkGroupSize, 256) { group *= 2 }
         reduceGroupSize = group
-        lanes = max(1, min(8, info.maxWorkGroupSize / 32))
+        lanes = max(1, min(16, info.maxWorkGroupSize / 32))
+        let alignmentBits: cl_uint = try deviceValue(info.id, CL_DEVICE_MEM_BASE_ADDR_ALIGN)
+        baseAlignmentBytes = max(Int(alignmentBits) / 8, 1)
     }
 
     /// The kernels compiled for element type `T`, built on first use.
