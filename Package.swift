@@ -42,7 +42,7 @@ let package = Package(
             name: "Kernels",
             resources: [
                 .embedInCode("epilogue.cl"), .embedInCode("gather.cl"), .embedInCode("input.cl"), .embedInCode("matmul.cl"), .embedInCode("elementwise.cl"),
-                .embedInCode("softmax.cl"), .embedInCode("reduce.cl"), .embedInCode("optimizer.cl"),
+                .embedInCode("softmax.cl"), .embedInCode("layers.cl"), .embedInCode("reduce.cl"), .embedInCode("optimizer.cl"),
             ]),
         .systemLibrary(name: "CPUHints"),
         .target(name: "WorkerPool", dependencies: ["CPUHints"]),

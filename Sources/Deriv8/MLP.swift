@@ -71,31 +71,35 @@ public final class MLP<B: Backend> {
     /// batch), logits = a[last-1]·w[last]ᵀ + b[last] and probs = softmax(logits). Reads the batch
     /// (ws.input) and fills ws.a, ws.logits and ws.probs. Queues the batch's statistics into row
     /// `row` of `table` [rows, statsWidth] (ws.stats when nil): [Σ_i -log probs[i, y_i], correct
-    /// predictions, Σ_l ‖w_l‖²], the last only when `weightNorms`. With `gradient`, also
-    /// dz[last] = (probs - y)/m, the gradient of the mean cross-entropy where `backward` starts.
+    /// predictions, Σ_l ‖w_l‖²], the last only when `weightNorms`. With `gradient`, also the part
+    /// of the backward pass that goes row by row: dz[last] = (probs - y)/m, the gradient of the
+    /// mean cross-entropy, and down through the layers dz[l-1] = (dz[l]·w[l]) ⊙ 1[a[l-1] > 0].
     public func forward(_ ws: Workspace<B>, gradient: Bool = false, weightNorms: Bool = true,
                         into table: Tensor<B>? = nil, row: Int = 0) throws {
         let be = backend
         let last = layerCount - 1
-        for l in 0...last {
-            let out = l == last ? ws.logits : ws.a[l]                               // [m, n(l+1)]
-            if l == 0, case .examples(let set, let order, let start) = ws.input {
-                try be.inputLinear(set, order: order, start: start, w[0], b[0], relu: l < last,
-                                   into: out)                                       // out = x·wᵀ + b (ReLU'd), x from the bytes
-            } else {
-                let input = l == 0 ? ws.x : ws.a[l - 1]                             // [m, n(l)]
-                try be.linear(input, w[l], b[l], relu: l < last, into: out)         // out = input·wᵀ + b (ReLU'd)
-            }
+        let first = last == 0 ? ws.logits : ws.a[0]                                  // [m, n(1)]
+        if case .examples(let set, let order, let start) = ws.input {
+            try be.inputLinear(set, order: order, start: start, w[0], b[0], relu: last > 0,
+                               into: first)                                          // x·wᵀ + b (ReLU'd), x from the bytes
+        } else {
+            try be.linear(ws.x, w[0], b[0], relu: last > 0, into: first)             // x·wᵀ + b (ReLU'd)
         }
         let stats = table ?? ws.stats, at = row * statsWidth
-        try be.softmaxCrossEntropy(ws.logits, ws.y, probabilities: ws.probs, gradient: gradient ? ws.dz[last] : nil,
-                                   stats: stats, at: at)                            // probs = softmax(logits), dz = (probs - y)/m
+        if last == 0 {
+            try be.softmaxCrossEntropy(ws.logits, ws.y, probabilities: ws.probs, gradient: gradient ? ws.dz[0] : nil,
+                                       stats: stats, at: at)                         // probs = softmax(logits), dz = (probs - y)/m
+        } else {
+            try be.layersAfterFirst(weights: weights, biases: biases, activations: ws.activations, logits: ws.logits,
+                                    targets: ws.y, probabilities: ws.probs, gradients: gradient ? ws.gradients : nil,
+                                    stats: stats, at: at)                            // the other layers, softmax, dz's
+        }
         if weightNorms { try be.sumOfSquares(weights.whole, into: stats, at: at + 2) }   // Σ_l ‖w_l‖², one pass
     }
 
-    /// The backward pass, the exact reverse of `forward`, for the loss
-    /// J = -(1/m) Σ_i log probs[i, y_i] + (λ/2m) Σ_l ‖w[l]‖². Starts from the dz[last] of a
-    /// `forward(ws, gradient: true)`; reads the batch and ws.a; fills ws.dz, ws.dw and ws.db.
+    /// The rest of the backward pass for the loss J = -(1/m) Σ_i log probs[i, y_i] + (λ/2m) Σ_l ‖w[l]‖²:
+    /// the parameters' gradients, from the dz's of a `forward(ws, gradient: true)`, the batch and
+    /// ws.a. Fills ws.dw and ws.db.
     public func backward(_ ws: Workspace<B>, lambda: Double) throws {
         let be = backend
         let decay = B.Element(lambda) / B.Element(ws.batchSize)   // λ/m: the L2 term's gradient is (λ/m)·w
@@ -107,9 +111,6 @@ public final class MLP<B: Backend> {
                 let input = l == 0 ? ws.x : ws.a[l - 1]                                        // [m, n(l)]
                 try be.linearGradient(ws.dz[l], input, w[l], decay: decay,
                                       weightGradient: ws.dw[l], biasGradient: ws.db[l])       // dw = dzᵀ·input + (λ/m)·w, db = Σ_rows dz
-            }
-            if l > 0 {
-                try be.backpropagate(ws.dz[l], w[l], reluOutput: ws.a[l - 1], into: ws.dz[l - 1])  // dz = (dz·w) ⊙ 1[a > 0]   [m, n(l)]
             }
         }
     }
@@ -170,12 +171,15 @@ public final class Workspace<B: Backend> {
     /// Where the first layer reads the batch from.
     public private(set) var input = BatchInput<B>.tensor
     private let backend: B
-    /// a[l] [m, n(l+1)]: the hidden layers' outputs (after ReLU)
+    /// a[l] [m, n(l+1)]: the hidden layers' outputs (after ReLU), the parts of `activations`
     public let a: [Tensor<B>]
+    public let activations: TensorGroup<B>
     /// logits, probs [m, classes]: the output layer before and after softmax
     public let logits, probs: Tensor<B>
-    /// dz[l] [m, n(l+1)]: the gradient of J with respect to layer l's pre-activation
+    /// dz[l] [m, n(l+1)]: the gradient of J with respect to layer l's pre-activation, the
+    /// parts of `gradients`
     public let dz: [Tensor<B>]
+    public let gradients: TensorGroup<B>
     /// dw[l], db[l]: gradients of J with respect to w[l] and b[l], shaped like them: the parts
     /// of `weightGradients` and `biasGradients`, laid out like the model's `weights` and `biases`
     public let dw, db: [Tensor<B>]
@@ -190,10 +194,12 @@ public final class Workspace<B: Backend> {
         batchSize = m
         x = try backend.makeTensor(Shape(m, sizes[0]))
         y = try backend.makeTensor(Shape(m, sizes[layers]))
-        a = try outs.dropLast().map { try backend.makeTensor($0) }
+        activations = try backend.makeTensorGroup(Array(outs.dropLast()))
+        a = activations.parts
         logits = try backend.makeTensor(Shape(m, sizes[layers]))
         probs = try backend.makeTensor(Shape(m, sizes[layers]))
-        dz = try outs.map { try backend.makeTensor($0) }
+        gradients = try backend.makeTensorGroup(outs)
+        dz = gradients.parts
         weightGradients = try backend.makeTensorGroup(MLP<B>.weightShapes(sizes))
         biasGradients = try backend.makeTensorGroup(MLP<B>.biasShapes(sizes))
         dw = weightGradients.parts

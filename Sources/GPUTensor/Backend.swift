@@ -83,6 +83,16 @@ public protocol Backend: AnyObject {
     /// dz = (p - y) / m: the gradient of the mean cross-entropy of softmax outputs p against
     /// one-hot targets y with respect to the logits (the softmax Jacobian is never formed).   [m, c]
     func softmaxCrossEntropyBackward(_ p: Tensor<Self>, _ y: Tensor<Self>, into dz: Tensor<Self>) throws
+    /// Every layer after the first, one batch row at a time (a row's later layers read no other
+    /// row), for L = weights.parts.count >= 2 layers with the first layer's output a[0] given:
+    ///   a[l] = max(0, a[l-1] · w[l]ᵀ + b[l]) for 0 < l < L-1, logits = a[L-2] · w[L-1]ᵀ + b[L-1],
+    ///   then `softmaxCrossEntropy(logits, y, p, dz[L-1], stats, index)`,
+    ///   and, when dz is given, dz[l-1] = (dz[l] · w[l]) ⊙ 1[a[l-1] > 0] for l = L-1 down to 1.
+    /// weights, biases: the model's groups (w[l] [n(l+1), n(l)], b[l] [1, n(l+1)]);
+    /// activations: a[l] [m, n(l+1)] for l < L-1; logits, y, p [m, classes]; dz: [m, n(l+1)] for l < L.
+    func layersAfterFirst(weights: TensorGroup<Self>, biases: TensorGroup<Self>, activations: TensorGroup<Self>,
+                          logits: Tensor<Self>, targets y: Tensor<Self>, probabilities p: Tensor<Self>,
+                          gradients dz: TensorGroup<Self>?, stats: Tensor<Self>, at index: Int) throws
     /// stats[index] = Σ_i -log p[i, label_i] and stats[index + 1] = #{i : argmax p[i, :] == label_i},
     /// the label being argmax y[i, :] (first index on ties); stats indexed row-major as one array.
     /// Other elements of stats are left alone.   p, y [m, c]
@@ -133,6 +143,29 @@ extension Backend {
         try softmaxRows(z, into: p)
         try crossEntropyStats(p, y, into: stats, at: index)
         if let dz { try softmaxCrossEntropyBackward(p, y, into: dz) }
+    }
+
+    public func layersAfterFirst(weights: TensorGroup<Self>, biases: TensorGroup<Self>, activations: TensorGroup<Self>,
+                                 logits: Tensor<Self>, targets y: Tensor<Self>, probabilities p: Tensor<Self>,
+                                 gradients dz: TensorGroup<Self>?, stats: Tensor<Self>, at index: Int) throws {
+        try layersAfterFirstByOps(weights: weights, biases: biases, activations: activations, logits: logits,
+                                  targets: y, probabilities: p, gradients: dz, stats: stats, at: index)
+    }
+
+    /// `layersAfterFirst` as the layer ops it stands for, one after another.
+    public func layersAfterFirstByOps(weights: TensorGroup<Self>, biases: TensorGroup<Self>, activations: TensorGroup<Self>,
+                                      logits: Tensor<Self>, targets y: Tensor<Self>, probabilities p: Tensor<Self>,
+                                      gradients dz: TensorGroup<Self>?, stats: Tensor<Self>, at index: Int) throws {
+        let (w, b, a) = (weights.parts, biases.parts, activations.parts)
+        let last = w.count - 1
+        for l in 1...last {
+            try linear(a[l - 1], w[l], b[l], relu: l < last, into: l < last ? a[l] : logits)   // a[l] = max(0, a[l-1]·wᵀ + b)
+        }
+        try softmaxCrossEntropy(logits, y, probabilities: p, gradient: dz?.parts[last], stats: stats, at: index)
+        guard let dz else { return }
+        for l in stride(from: last, through: 1, by: -1) {
+            try backpropagate(dz.parts[l], w[l], reluOutput: a[l - 1], into: dz.parts[l - 1])  // dz[l-1] = (dz[l]·w) ⊙ 1[a > 0]
+        }
     }
 
     /// A new tensor holding `values` (row-major).

@@ -42,6 +42,8 @@ public struct OpCheck {
                 return "dz\(shapes[0]) · w\(shapes[1]) ⊙ 1[a > 0]"
             case .softmaxCrossEntropy:
                 return "\(shapes[0])\(flag ? " with gradient" : "")"
+            case .layersAfterFirst:
+                return "a\(shapes[0]) then w\(shapes.dropFirst().map(\.description).joined(separator: ", w"))\(flag ? " with gradients" : "")"
             default:
                 return shapes.map(\.description).joined(separator: " ")
             }
@@ -50,6 +52,7 @@ public struct OpCheck {
 
     public enum Op: String, CaseIterable, Sendable {
         case gatherBatch, inputLinear, inputLinearGradient, linear, linearGradient, backpropagate, softmaxCrossEntropy
+        case layersAfterFirst
         case matmul, add, relu, reluBackward, softmaxRows, softmaxCrossEntropyBackward
         case crossEntropyStats, sumOfSquares, columnSums, rowSums, scaledAdd, momentumStep, adamStep
     }
@@ -126,6 +129,11 @@ public struct OpCheck {
                 cases.append(Case(.softmaxCrossEntropy, [shape, shape], flag: gradient))
             }
         }
+        // The first layer's output a[0] [m, n1], then the later layers' weights: [n(l+1), n(l)].
+        for (m, widths) in [(1, [1, 1, 1]), (7, [33, 5, 3]), (500, [32, 32, 10]), (33, [17, 65, 1, 12]), (5, [300, 10])] {
+            let shapes = [Shape(m, widths[0])] + (1..<widths.count).map { Shape(widths[$0], widths[$0 - 1]) }
+            for gradient in [true, false] { cases.append(Case(.layersAfterFirst, shapes, flag: gradient)) }
+        }
         return cases
     }()
 
@@ -196,6 +204,12 @@ public struct OpCheck {
             return Inputs(tensors: [probabilities(c.shapes[0]), oneHot(c.shapes[1])])
         case .softmaxCrossEntropy:
             return Inputs(tensors: [uniform(c.shapes[0], -40, 40), oneHot(c.shapes[1])])
+        case .layersAfterFirst:
+            // a[0], each later layer's w and b, and the one-hot targets.
+            let m = c.shapes[0].rows
+            let layerShapes = c.shapes.dropFirst().flatMap { [$0, Shape(1, $0.rows)] }
+            let shapes = [c.shapes[0]] + layerShapes + [Shape(m, c.shapes.last!.rows)]
+            return Inputs(tensors: shapes.dropLast().map { uniform($0) } + [oneHot(shapes.last!)], shapes: shapes)
         case .linear:
             // x, w and the bias b [1, n].
             let shapes = c.shapes + [Shape(1, c.shapes[1].rows)]
@@ -226,6 +240,7 @@ public struct OpCheck {
         case .inputLinear, .linear: return Shape(s[0].rows, s[1].rows)
         case .inputLinearGradient, .linearGradient: return Shape(s[0].cols, s[1].cols)
         case .backpropagate: return s[2]
+        case .layersAfterFirst: return Shape(s[0].rows, s.last!.rows)
         case .crossEntropyStats: return Shape(2, 2)
         case .matmul:
             return Shape(c.transposeA ? s[0].cols : s[0].rows, c.transposeB ? s[1].rows : s[1].cols)
@@ -270,6 +285,8 @@ public struct OpCheck {
             return try (be.download(out) + be.download(db)).map(Double.init)
         case .backpropagate:
             try be.backpropagate(tensors[0], tensors[1], reluOutput: tensors[2], into: out)
+        case .layersAfterFirst:
+            return try evaluateLayersAfterFirst(c, tensors, on: be).map(Double.init)
         case .softmaxCrossEntropy:
             // Stats at elements 1 and 2 of a (2, 2) table, as a training run's table rows.
             let stats = try be.makeTensor(Shape(2, 2))
@@ -307,6 +324,30 @@ public struct OpCheck {
         return try be.download(out).map(Double.init)
     }
 
+    /// Runs a layersAfterFirst case (groups made from the case's tensors) and returns every
+    /// output: the activations, logits, probabilities, stats and, with gradients, the dz's.
+    private func evaluateLayersAfterFirst<X: Backend>(_ c: Case, _ tensors: [Tensor<X>], on be: X) throws -> [X.Element] {
+        let m = c.shapes[0].rows, later = c.shapes.count - 1
+        // w[0] only has to exist: its shape [n1, 1] is never read.
+        let weightShapes = [Shape(c.shapes[0].cols, 1)] + c.shapes.dropFirst()
+        let weights = try be.makeTensorGroup(weightShapes), biases = try be.makeTensorGroup(weightShapes.map { Shape(1, $0.rows) })
+        for l in 1...later {
+            try be.upload(try be.download(tensors[2 * l - 1]), into: weights.parts[l])
+            try be.upload(try be.download(tensors[2 * l]), into: biases.parts[l])
+        }
+        let outputs = weightShapes.map { Shape(m, $0.rows) }
+        let activations = try be.makeTensorGroup(Array(outputs.dropLast()))
+        try be.upload(try be.download(tensors[0]), into: activations.parts[0])
+        let logits = try be.makeTensor(outputs.last!), p = try be.makeTensor(outputs.last!)
+        let stats = try be.makeTensor(Shape(2, 2))
+        let dz = c.flag ? try be.makeTensorGroup(outputs) : nil
+        try be.layersAfterFirst(weights: weights, biases: biases, activations: activations, logits: logits,
+                                targets: tensors.last!, probabilities: p, gradients: dz, stats: stats, at: 1)
+        var result = try activations.parts.flatMap(be.download) + be.download(logits) + be.download(p) + be.download(stats)
+        if let dz { result += try dz.parts.flatMap(be.download) }
+        return result
+    }
+
     /// How many input terms are summed into one output element.
     private func terms(_ c: Case) -> Int {
         switch c.op {
@@ -314,6 +355,7 @@ public struct OpCheck {
         case .inputLinear, .linear: return c.shapes[0].cols + 1
         case .inputLinearGradient, .linearGradient: return c.shapes[0].rows + 1
         case .backpropagate: return c.shapes[0].cols
+        case .layersAfterFirst: return c.shapes.map(\.cols).max()! + 1
         case .sumOfSquares: return c.shapes[0].count
         case .columnSums: return c.shapes[0].rows
         case .rowSums, .softmaxRows, .softmaxCrossEntropy: return c.shapes[0].cols

@@ -87,6 +87,22 @@ enum ShapeChecks {
         try requireShape("backpropagate", "dx", dx, a)
     }
 
+    /// Checks the tensors of `layersAfterFirst` (see Backend) against each other.
+    static func layersAfterFirst<B>(_ w: [Tensor<B>], _ b: [Tensor<B>], _ a: [Tensor<B>], _ logits: Shape, _ y: Shape,
+                                    _ p: Shape, _ dz: [Tensor<B>]?, _ stats: Shape, at index: Int) throws(ShapeError) {
+        guard w.count >= 2, b.count == w.count, a.count == w.count - 1 else {
+            throw ShapeError("layersAfterFirst", "\(w.count) weights, \(b.count) biases and \(a.count) activations: expected L >= 2, L and L-1")
+        }
+        let outputs = a.map(\.shape) + [logits]
+        for l in 1..<w.count { try linear(outputs[l - 1], w[l].shape, b[l].shape, outputs[l]) }
+        try same("layersAfterFirst", [("logits", logits), ("y", y), ("p", p)])
+        try ShapeChecks.stats(p, y, stats, at: index)
+        if let dz {
+            guard dz.count == w.count else { throw ShapeError("layersAfterFirst", "\(dz.count) gradients for \(w.count) layers") }
+            for (l, gradient) in dz.enumerated() { try requireShape("layersAfterFirst", "dz[\(l)]", gradient.shape, outputs[l]) }
+        }
+    }
+
     /// Rows start..<start+rows of `order` exist and index examples of the set.
     private static func batch<B>(_ op: String, _ examples: ExampleSet<B>, _ order: IndexList<B>, _ start: Int,
                                  rows: Int) throws(ShapeError) {

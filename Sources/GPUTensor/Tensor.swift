@@ -25,10 +25,13 @@ public struct Tensor<B: Backend> {
 public struct TensorGroup<B: Backend> {
     public let whole: Tensor<B>
     public let parts: [Tensor<B>]
+    /// Where each part starts in `whole`, in elements.
+    public let offsets: [Int]
 
-    public init(whole: Tensor<B>, parts: [Tensor<B>]) {
+    public init(whole: Tensor<B>, parts: [Tensor<B>], offsets: [Int]) {
         self.whole = whole
         self.parts = parts
+        self.offsets = offsets
     }
 
     /// Where each of `shapes` starts, in elements, when every start is a multiple of

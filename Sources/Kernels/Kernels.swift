@@ -11,6 +11,7 @@ public enum KernelSources {
         ("matmul.cl", text(PackageResources.matmul_cl)),
         ("elementwise.cl", text(PackageResources.elementwise_cl)),
         ("softmax.cl", text(PackageResources.softmax_cl)),
+        ("layers.cl", text(PackageResources.layers_cl)),
         ("reduce.cl", text(PackageResources.reduce_cl)),
         ("optimizer.cl", text(PackageResources.optimizer_cl)),
     ]

@@ -130,7 +130,7 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
         let whole = CPUStorage<T>(count: count)
         return TensorGroup(whole: Tensor(shape: Shape(1, count), storage: whole), parts: zip(shapes, offsets).map { shape, offset in
             Tensor(shape: shape, storage: CPUStorage(viewing: whole, offset: offset, count: shape.count))
-        })
+        }, offsets: offsets)
     }
 
     public func upload(_ values: [T], into t: Tensor<CPUBackend<T>>) throws {

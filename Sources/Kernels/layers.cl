@@ -1,0 +1,92 @@
+// layers_after_first: every layer after the first, one batch row per work-group, in one launch
+// (a row's later layers read no other row; the separate ops cost a launch each, seven a step).
+//
+//   a[l] = max(0, a[l-1] · w[l]ᵀ + b[l])       0 < l < L-1
+//   logits = a[L-2] · w[L-1]ᵀ + b[L-1];  p = softmax(logits)
+//   has_dz:  dz[L-1] = (p - y) · inverse_m;  dz[l-1] = (dz[l] · w[l]) ⊙ 1[a[l-1] > 0]   l = L-1 ... 1
+//   stats[at] = Σ_rows -log p[r, label_r],  stats[at + 1] = #{r : argmax p[r, :] == label_r}
+//
+// layout [L, 8] int, per layer l: n_in, n_out, and the offsets in elements of w[l] in W, b[l] in
+// Bs, its input a[l-1] in A, its output a[l] in A (unused for the last layer: logits), dz[l]
+// in DZ, dz[l-1] in DZ. Row r of a tensor [m, n] at offset o starts at o + r·n.
+// Work-groups of REDUCE_WG items, one per row; items stride over a layer's units, and a
+// barrier separates the layers. Each group writes its row's loss and hit to row_stats; the
+// last group to finish (a counter in `done`, reset by that group) adds them up in a fixed order.
+__kernel void layers_after_first(const int layers, const int m, const int at, const int has_dz, const real inverse_m,
+                                 __global const int* layout, __global const real* W, __global const real* Bs,
+                                 __global real* A, __global real* logits, __global const real* y, __global real* p,
+                                 __global real* DZ, __global real* row_stats, __global volatile int* done,
+                                 __global real* stats) {
+    __local real losses[REDUCE_WG];
+    __local real all_hits[REDUCE_WG];
+    __local real row_max, row_sum;
+    __local int is_last;
+    const int r = get_group_id(0), lid = get_local_id(0);
+    for (int l = 1; l < layers; ++l) {
+        __global const int* d = layout + 8 * l;
+        const int n_in = d[0], n_out = d[1];
+        __global const real* w = W + d[2];
+        __global const real* x = A + d[4] + (size_t)r * n_in;
+        __global real* out = (l == layers - 1 ? logits : A + d[5]) + (size_t)r * n_out;
+        for (int j = lid; j < n_out; j += REDUCE_WG) {
+            real s = 0;
+            for (int k = 0; k < n_in; ++k) s += x[k] * w[(size_t)j * n_in + k];
+            s += Bs[d[3] + j];
+            out[j] = l < layers - 1 && !(s > 0) ? (real)0 : s;   // ReLU as relu(): NaN becomes 0
+        }
+        barrier(CLK_GLOBAL_MEM_FENCE);
+    }
+    __global const int* top = layout + 8 * (layers - 1);
+    const int classes = top[1];
+    __global const real* zr = logits + (size_t)r * classes;
+    __global const real* yr = y + (size_t)r * classes;
+    __global real* pr = p + (size_t)r * classes;
+    __global real* dzr = DZ + top[6] + (size_t)r * classes;
+    if (lid == 0) {
+        real largest = zr[0], sum = 0;
+        for (int j = 1; j < classes; ++j) largest = fmax(largest, zr[j]);
+        for (int j = 0; j < classes; ++j) sum += exp(zr[j] - largest);
+        row_max = largest;
+        row_sum = sum;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int j = lid; j < classes; j += REDUCE_WG) {
+        pr[j] = exp(zr[j] - row_max) / row_sum;
+        if (has_dz) dzr[j] = (pr[j] - yr[j]) * inverse_m;
+    }
+    barrier(CLK_GLOBAL_MEM_FENCE);
+    if (lid == 0) {
+        real loss = 0, hits = 0;
+        add_row_stats(pr, yr, classes, &loss, &hits);
+        row_stats[2 * r] = loss;
+        row_stats[2 * r + 1] = hits;
+    }
+    for (int l = has_dz ? layers - 1 : 0; l >= 1; --l) {
+        __global const int* d = layout + 8 * l;
+        const int n_in = d[0], n_out = d[1];
+        __global const real* w = W + d[2];
+        __global const real* below = A + d[4] + (size_t)r * n_in;
+        __global const real* dz = DZ + d[6] + (size_t)r * n_out;
+        __global real* dz_below = DZ + d[7] + (size_t)r * n_in;
+        for (int k = lid; k < n_in; k += REDUCE_WG) {
+            real s = 0;
+            for (int j = 0; j < n_out; ++j) s += dz[j] * w[(size_t)j * n_in + k];
+            dz_below[k] = below[k] > 0 ? s : (real)0;
+        }
+        barrier(CLK_GLOBAL_MEM_FENCE);
+    }
+    if (lid == 0) {
+        mem_fence(CLK_GLOBAL_MEM_FENCE);   // this row's stats are out before it is counted
+        is_last = atomic_inc(done) == m - 1;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    if (!is_last) return;
+    real loss = 0, hits = 0;
+    __global volatile const real* rows = row_stats;   // written by other groups: not from a cache
+    for (int i = lid; i < m; i += REDUCE_WG) {
+        loss += rows[2 * i];
+        hits += rows[2 * i + 1];
+    }
+    if (lid == 0) *done = 0;
+    store_stats(loss, hits, losses, all_hits, stats, at);
+}
