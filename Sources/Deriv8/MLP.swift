@@ -89,12 +89,12 @@ public final class MLP<B: Backend> {
         if last == 0 {
             try be.softmaxCrossEntropy(ws.logits, ws.y, probabilities: ws.probs, gradient: gradient ? ws.dz[0] : nil,
                                        stats: stats, at: at)                         // probs = softmax(logits), dz = (probs - y)/m
+            if weightNorms { try be.sumOfSquares(weights.whole, into: stats, at: at + 2) }   // ‖w‖²
         } else {
             try be.layersAfterFirst(weights: weights, biases: biases, activations: ws.activations, logits: ws.logits,
                                     targets: ws.y, probabilities: ws.probs, gradients: gradient ? ws.gradients : nil,
-                                    stats: stats, at: at)                            // the other layers, softmax, dz's
+                                    stats: stats, at: at, weightNorms: weightNorms)  // the other layers, softmax, dz's, Σ_l ‖w_l‖²
         }
-        if weightNorms { try be.sumOfSquares(weights.whole, into: stats, at: at + 2) }   // Σ_l ‖w_l‖², one pass
     }
 
     /// The rest of the backward pass for the loss J = -(1/m) Σ_i log probs[i, y_i] + (λ/2m) Σ_l ‖w[l]‖²:

@@ -87,12 +87,13 @@ public protocol Backend: AnyObject {
     /// row), for L = weights.parts.count >= 2 layers with the first layer's output a[0] given:
     ///   a[l] = max(0, a[l-1] · w[l]ᵀ + b[l]) for 0 < l < L-1, logits = a[L-2] · w[L-1]ᵀ + b[L-1],
     ///   then `softmaxCrossEntropy(logits, y, p, dz[L-1], stats, index)`,
-    ///   and, when dz is given, dz[l-1] = (dz[l] · w[l]) ⊙ 1[a[l-1] > 0] for l = L-1 down to 1.
+    ///   and, when dz is given, dz[l-1] = (dz[l] · w[l]) ⊙ 1[a[l-1] > 0] for l = L-1 down to 1;
+    ///   with `weightNorms`, also stats[index + 2] = Σ weights.whole² (the L2 penalty's sum).
     /// weights, biases: the model's groups (w[l] [n(l+1), n(l)], b[l] [1, n(l+1)]);
     /// activations: a[l] [m, n(l+1)] for l < L-1; logits, y, p [m, classes]; dz: [m, n(l+1)] for l < L.
     func layersAfterFirst(weights: TensorGroup<Self>, biases: TensorGroup<Self>, activations: TensorGroup<Self>,
                           logits: Tensor<Self>, targets y: Tensor<Self>, probabilities p: Tensor<Self>,
-                          gradients dz: TensorGroup<Self>?, stats: Tensor<Self>, at index: Int) throws
+                          gradients dz: TensorGroup<Self>?, stats: Tensor<Self>, at index: Int, weightNorms: Bool) throws
     /// stats[index] = Σ_i -log p[i, label_i] and stats[index + 1] = #{i : argmax p[i, :] == label_i},
     /// the label being argmax y[i, :] (first index on ties); stats indexed row-major as one array.
     /// Other elements of stats are left alone.   p, y [m, c]
@@ -147,15 +148,17 @@ extension Backend {
 
     public func layersAfterFirst(weights: TensorGroup<Self>, biases: TensorGroup<Self>, activations: TensorGroup<Self>,
                                  logits: Tensor<Self>, targets y: Tensor<Self>, probabilities p: Tensor<Self>,
-                                 gradients dz: TensorGroup<Self>?, stats: Tensor<Self>, at index: Int) throws {
+                                 gradients dz: TensorGroup<Self>?, stats: Tensor<Self>, at index: Int, weightNorms: Bool) throws {
         try layersAfterFirstByOps(weights: weights, biases: biases, activations: activations, logits: logits,
-                                  targets: y, probabilities: p, gradients: dz, stats: stats, at: index)
+                                  targets: y, probabilities: p, gradients: dz, stats: stats, at: index, weightNorms: weightNorms)
     }
 
     /// `layersAfterFirst` as the layer ops it stands for, one after another.
     public func layersAfterFirstByOps(weights: TensorGroup<Self>, biases: TensorGroup<Self>, activations: TensorGroup<Self>,
                                       logits: Tensor<Self>, targets y: Tensor<Self>, probabilities p: Tensor<Self>,
-                                      gradients dz: TensorGroup<Self>?, stats: Tensor<Self>, at index: Int) throws {
+                                      gradients dz: TensorGroup<Self>?, stats: Tensor<Self>, at index: Int,
+                                      weightNorms: Bool) throws {
+        if weightNorms { try sumOfSquares(weights.whole, into: stats, at: index + 2) }   // Σ_l ‖w_l‖², one pass
         let (w, b, a) = (weights.parts, biases.parts, activations.parts)
         let last = w.count - 1
         for l in 1...last {

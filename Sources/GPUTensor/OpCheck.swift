@@ -339,10 +339,10 @@ public struct OpCheck {
         let activations = try be.makeTensorGroup(Array(outputs.dropLast()))
         try be.upload(try be.download(tensors[0]), into: activations.parts[0])
         let logits = try be.makeTensor(outputs.last!), p = try be.makeTensor(outputs.last!)
-        let stats = try be.makeTensor(Shape(2, 2))
+        let stats = try be.makeTensor(Shape(2, 3))
         let dz = c.flag ? try be.makeTensorGroup(outputs) : nil
         try be.layersAfterFirst(weights: weights, biases: biases, activations: activations, logits: logits,
-                                targets: tensors.last!, probabilities: p, gradients: dz, stats: stats, at: 1)
+                                targets: tensors.last!, probabilities: p, gradients: dz, stats: stats, at: 1, weightNorms: true)
         var result = try activations.parts.flatMap(be.download) + be.download(logits) + be.download(p) + be.download(stats)
         if let dz { result += try dz.parts.flatMap(be.download) }
         return result

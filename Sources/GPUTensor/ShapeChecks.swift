@@ -89,7 +89,8 @@ enum ShapeChecks {
 
     /// Checks the tensors of `layersAfterFirst` (see Backend) against each other.
     static func layersAfterFirst<B>(_ w: [Tensor<B>], _ b: [Tensor<B>], _ a: [Tensor<B>], _ logits: Shape, _ y: Shape,
-                                    _ p: Shape, _ dz: [Tensor<B>]?, _ stats: Shape, at index: Int) throws(ShapeError) {
+                                    _ p: Shape, _ dz: [Tensor<B>]?, _ stats: Shape, at index: Int,
+                                    weightNorms: Bool) throws(ShapeError) {
         guard w.count >= 2, b.count == w.count, a.count == w.count - 1 else {
             throw ShapeError("layersAfterFirst", "\(w.count) weights, \(b.count) biases and \(a.count) activations: expected L >= 2, L and L-1")
         }
@@ -97,6 +98,7 @@ enum ShapeChecks {
         for l in 1..<w.count { try linear(outputs[l - 1], w[l].shape, b[l].shape, outputs[l]) }
         try same("layersAfterFirst", [("logits", logits), ("y", y), ("p", p)])
         try ShapeChecks.stats(p, y, stats, at: index)
+        if weightNorms { try ShapeChecks.index("layersAfterFirst", index + 2, in: stats) }
         if let dz {
             guard dz.count == w.count else { throw ShapeError("layersAfterFirst", "\(dz.count) gradients for \(w.count) layers") }
             for (l, gradient) in dz.enumerated() { try requireShape("layersAfterFirst", "dz[\(l)]", gradient.shape, outputs[l]) }

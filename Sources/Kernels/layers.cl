@@ -5,20 +5,23 @@
 //   logits = a[L-2] · w[L-1]ᵀ + b[L-1];  p = softmax(logits)
 //   has_dz:  dz[L-1] = (p - y) · inverse_m;  dz[l-1] = (dz[l] · w[l]) ⊙ 1[a[l-1] > 0]   l = L-1 ... 1
 //   stats[at] = Σ_rows -log p[r, label_r],  stats[at + 1] = #{r : argmax p[r, :] == label_r}
+//   weight_count > 0:  stats[at + 2] = Σ_i W[i]², i < weight_count (the L2 penalty's sum)
 //
 // layout [L, 8] int, per layer l: n_in, n_out, and the offsets in elements of w[l] in W, b[l] in
 // Bs, its input a[l-1] in A, its output a[l] in A (unused for the last layer: logits), dz[l]
 // in DZ, dz[l-1] in DZ. Row r of a tensor [m, n] at offset o starts at o + r·n.
 // Work-groups of REDUCE_WG items, one per row; items stride over a layer's units, and a
-// barrier separates the layers. Each group writes its row's loss and hit to row_stats; the
-// last group to finish (a counter in `done`, reset by that group) adds them up in a fixed order.
+// barrier separates the layers. Each group writes its row's loss and hit, and the sum of squares
+// of its slice of W, to row_stats [m, 3]; the last group to finish (a counter in `done`, reset
+// by that group) adds them up in a fixed order.
 __kernel void layers_after_first(const int layers, const int m, const int at, const int has_dz, const real inverse_m,
-                                 __global const int* layout, __global const real* W, __global const real* Bs,
+                                 const int weight_count, __global const int* layout, __global const real* W, __global const real* Bs,
                                  __global real* A, __global real* logits, __global const real* y, __global real* p,
                                  __global real* DZ, __global real* row_stats, __global volatile int* done,
                                  __global real* stats) {
     __local real losses[REDUCE_WG];
     __local real all_hits[REDUCE_WG];
+    __local real squares[REDUCE_WG];
     __local real row_max, row_sum;
     __local int is_last;
     const int r = get_group_id(0), lid = get_local_id(0);
@@ -58,9 +61,20 @@ __kernel void layers_after_first(const int layers, const int m, const int at, co
     if (lid == 0) {
         real loss = 0, hits = 0;
         add_row_stats(pr, yr, classes, &loss, &hits);
-        row_stats[2 * r] = loss;
-        row_stats[2 * r + 1] = hits;
+        row_stats[3 * r] = loss;
+        row_stats[3 * r + 1] = hits;
     }
+    // This row's slice of the weights for Σ w²: every group a share, so no one group walks them all.
+    const int slice = (weight_count + m - 1) / m;
+    real square = 0;
+    for (int i = r * slice + lid; i < min((r + 1) * slice, weight_count); i += REDUCE_WG) square += W[i] * W[i];
+    squares[lid] = square;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int width = REDUCE_WG / 2; width > 0; width /= 2) {
+        if (lid < width) squares[lid] += squares[lid + width];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) row_stats[3 * r + 2] = squares[0];
     for (int l = has_dz ? layers - 1 : 0; l >= 1; --l) {
         __global const int* d = layout + 8 * l;
         const int n_in = d[0], n_out = d[1];
@@ -82,11 +96,19 @@ __kernel void layers_after_first(const int layers, const int m, const int at, co
     barrier(CLK_LOCAL_MEM_FENCE);
     if (!is_last) return;
     real loss = 0, hits = 0;
+    square = 0;
     __global volatile const real* rows = row_stats;   // written by other groups: not from a cache
     for (int i = lid; i < m; i += REDUCE_WG) {
-        loss += rows[2 * i];
-        hits += rows[2 * i + 1];
+        loss += rows[3 * i];
+        hits += rows[3 * i + 1];
+        square += rows[3 * i + 2];
     }
     if (lid == 0) *done = 0;
-    store_stats(loss, hits, losses, all_hits, stats, at);
+    squares[lid] = square;
+    store_stats(loss, hits, losses, all_hits, stats, at);   // its barriers also cover squares
+    for (int width = REDUCE_WG / 2; width > 0; width /= 2) {
+        if (lid < width) squares[lid] += squares[lid + width];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0 && weight_count > 0) stats[at + 2] = squares[0];
 }

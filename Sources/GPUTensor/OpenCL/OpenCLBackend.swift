@@ -75,7 +75,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     private var transposeScratch: CLBuffer?
     /// The partial sums of input_gradient_parts; grown on demand.
     private var gradientScratch: CLBuffer?
-    /// layers_after_first's per-row loss and hit [m, 2], grown on demand; its finished-group
+    /// layers_after_first's per-row loss, hit and share of Σ w² [m, 3], grown on demand; its finished-group
     /// counter (zero between launches); and its layer tables, by content.
     private var rowStatsScratch: CLBuffer?
     private let finishedGroups: CLBuffer
@@ -489,14 +489,15 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
                                  activations: TensorGroup<OpenCLBackend<T>>, logits: Tensor<OpenCLBackend<T>>,
                                  targets y: Tensor<OpenCLBackend<T>>, probabilities p: Tensor<OpenCLBackend<T>>,
                                  gradients dz: TensorGroup<OpenCLBackend<T>>?, stats: Tensor<OpenCLBackend<T>>,
-                                 at index: Int) throws {
+                                 at index: Int, weightNorms: Bool) throws {
         try ShapeChecks.layersAfterFirst(weights.parts, biases.parts, activations.parts, logits.shape, y.shape, p.shape,
-                                         dz?.parts, stats.shape, at: index)
+                                         dz?.parts, stats.shape, at: index, weightNorms: weightNorms)
         guard usesLanes else {
             // PoCL ran the one-launch kernel (a work-group per row, barriers between layers) at
             // 1.8 ms a batch, against about 0.3 ms for the separate ops: CPU devices take those.
             return try layersAfterFirstByOps(weights: weights, biases: biases, activations: activations, logits: logits,
-                                             targets: y, probabilities: p, gradients: dz, stats: stats, at: index)
+                                             targets: y, probabilities: p, gradients: dz, stats: stats, at: index,
+                                             weightNorms: weightNorms)
         }
         // The layer table (see layers.cl); dz's offsets are unused without dz.
         let layers = weights.parts.count, m = logits.rows
@@ -508,9 +509,10 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
                       dz?.offsets[l] ?? 0, l > 0 ? dz?.offsets[l - 1] ?? 0 : 0].map { Int32($0) }
         }
         let layout = try layerTable(table)
-        let rowStats = try scratchBuffer(&rowStatsScratch, bytes: 2 * m * MemoryLayout<T>.stride)
+        let rowStats = try scratchBuffer(&rowStatsScratch, bytes: 3 * m * MemoryLayout<T>.stride)
         try launch(.layersAfterFirst, global: [m * device.reduceGroupSize], local: [device.reduceGroupSize], [
-            .int(layers), .int(m), .int(index), .int(dz == nil ? 0 : 1), .real(1 / T(m)), .buffer(layout),
+            .int(layers), .int(m), .int(index), .int(dz == nil ? 0 : 1), .real(1 / T(m)),
+            .int(weightNorms ? weights.whole.count : 0), .buffer(layout),
             .buffer(weights.whole.storage), .buffer(biases.whole.storage), .buffer(activations.whole.storage),
             .buffer(logits.storage), .buffer(y.storage), .buffer(p.storage), .buffer((dz?.whole ?? p).storage),
             .buffer(rowStats), .buffer(finishedGroups), .buffer(stats.storage),
