@@ -52,7 +52,7 @@ public struct Predictor<B: Backend> {
         var start = 0
         while start < count {
             let ws = try Workspace(backend: be, sizes: model.sizes, batchSize: min(batchSize, count - start))
-            try ws.load(examples, order: order, start: start)
+            ws.load(examples, order: order, start: start)
             try model.forward(ws)
             let probs = try be.download(ws.probs).map(Double.init)
             for i in 0..<ws.batchSize { result.append(Array(probs[(i * classes)..<((i + 1) * classes)])) }

@@ -80,8 +80,8 @@ public final class MLP<B: Backend> {
         let last = layerCount - 1
         let first = last == 0 ? ws.logits : ws.a[0]                                  // [m, n(1)]
         if case .examples(let set, let order, let start) = ws.input {
-            try be.inputLinear(set, order: order, start: start, w[0], b[0], relu: last > 0,
-                               into: first)                                          // x·wᵀ + b (ReLU'd), x from the bytes
+            try be.inputLinear(set, order: order, start: start, w[0], b[0], relu: last > 0, into: first,
+                               targets: ws.y)                                        // x·wᵀ + b (ReLU'd), x from the bytes; y
         } else {
             try be.linear(ws.x, w[0], b[0], relu: last > 0, into: first)             // x·wᵀ + b (ReLU'd)
         }
@@ -207,10 +207,9 @@ public final class Workspace<B: Backend> {
         stats = try backend.makeTensor(Shape(1, 3))
     }
 
-    /// Makes the batch the examples at positions start..<start+batchSize of `order`: gathers
-    /// their one-hot labels into y, and points the first layer at their bytes.
-    public func load(_ examples: ExampleSet<B>, order: IndexList<B>, start: Int) throws {
-        try backend.gatherBatch(examples, order: order, start: start, x: nil, y: y)
+    /// Makes the batch the examples at positions start..<start+batchSize of `order`: the first
+    /// layer reads their bytes, and writes their one-hot labels into y as it goes.
+    public func load(_ examples: ExampleSet<B>, order: IndexList<B>, start: Int) {
         input = .examples(examples, order, start: start)
     }
 }

@@ -122,7 +122,7 @@ public final class Trainer<B: Backend> {
         for batch in firstBatch..<batchesPerEpoch {
             let start = batch * config.batchSize
             let ws = try workspace(min(config.batchSize, trainSet.count - start))
-            try ws.load(trainSet, order: trainOrder, start: start)
+            ws.load(trainSet, order: trainOrder, start: start)
             try model.forward(ws, gradient: true, into: trainStats, row: batch)
             try model.backward(ws, lambda: config.lambda)
             try optimizer.update(model, gradients: ws)
@@ -192,7 +192,7 @@ public final class Trainer<B: Backend> {
         for batch in 0..<batches {
             let start = batch * config.batchSize
             let ws = try workspace(min(config.batchSize, examples.count - start))
-            try ws.load(examples, order: order, start: start)
+            ws.load(examples, order: order, start: start)
             try model.forward(ws, weightNorms: false, into: table, row: batch)
         }
         let values = try backend.download(table).map(Double.init)

@@ -45,9 +45,11 @@ public protocol Backend: AnyObject {
                      x: Tensor<Self>?, y: Tensor<Self>) throws
     /// The first layer read straight from the example bytes, so the batch's inputs are never
     /// written out as floats: y = x · wᵀ + b, then max(0, ·) when `relu`, where
-    /// x[r, :] = pixels[order[start + r], :] / 255.   w [n, features], b [1, n], y [m, n]
-    func inputLinear(_ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int,
-                     _ w: Tensor<Self>, _ b: Tensor<Self>, relu: Bool, into y: Tensor<Self>) throws
+    /// x[r, :] = pixels[order[start + r], :] / 255; and when `targets` is given, the batch's
+    /// one-hot labels into it, as `gatherBatch` writes them (in the same pass: no launch of its own).
+    /// w [n, features], b [1, n], y [m, n], targets [m, classes]
+    func inputLinear(_ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int, _ w: Tensor<Self>,
+                     _ b: Tensor<Self>, relu: Bool, into y: Tensor<Self>, targets: Tensor<Self>?) throws
     /// The first layer's parameter gradients from the example bytes, x as in `inputLinear`:
     /// dw = dzᵀ · x + decay · w (decay = λ/m: the L2 term) and db = Σ_rows dz.
     /// dz [m, n], w and dw [n, features], db [1, n]

@@ -269,7 +269,10 @@ public struct OpCheck {
             return try (be.download(out) + be.download(y)).map(Double.init)
         case .inputLinear:
             let (set, order) = try examples(features: c.shapes[0].cols)
-            try be.inputLinear(set, order: order, start: inputs.start, tensors[0], tensors[1], relu: c.flag, into: out)
+            let targets = try be.makeTensor(Shape(c.shapes[0].rows, 10))
+            try be.inputLinear(set, order: order, start: inputs.start, tensors[0], tensors[1], relu: c.flag, into: out,
+                               targets: targets)
+            return try (be.download(out) + be.download(targets)).map(Double.init)
         case .inputLinearGradient:
             let (set, order) = try examples(features: c.shapes[1].cols)
             let db = try be.makeTensor(Shape(1, c.shapes[0].cols))

@@ -9,8 +9,16 @@
 //
 // offsets [count + 1] int, columns [non-zeros] ushort, values [non-zeros] uchar: example e's
 // non-zero pixels are columns[offsets[e] .. offsets[e+1]-1] with those values. scale [256] is
-// computed on the host so that every backend rounds v / 255 the same way. The host checked
+// computed on the host so that every backend rounds v / 255 the same way. With classes > 0 the
+// product kernels also write the batch's one-hot labels, targets[r, c] = (labels[example] == c),
+// labels [count] uchar, targets [m, classes] (gather_batch's y). The host checked
 // that every index in order is below count. Global sizes are rounded up: items guard their range.
+
+// Row r's one-hot targets (see above), written by one item of the row.
+inline void write_targets(const int classes, const int example, const int r, __global const uchar* labels,
+                          __global real* targets) {
+    for (int c = 0; c < classes; ++c) targets[r * classes + c] = labels[example] == c ? (real)1 : (real)0;
+}
 
 // input_product (CPU devices): item (g, r) computes z[r, 32g .. 32g+31]: two 16-wide vectors
 // with two pixels in flight where 32 columns fit, else 16-wide blocks, then one column at a time.
@@ -19,10 +27,12 @@ __kernel void input_product(const int m, const int n, const int start,
                             __global const int* offsets, __global const ushort* columns,
                             __global const uchar* values, __global const int* order,
                             __global const real* scale, __global const real* wt, __global real* z,
-                            const int flags, __global const real* bias) {
+                            const int flags, __global const real* bias, const int classes,
+                            __global const uchar* labels, __global real* targets) {
     const int j0 = get_global_id(0) * 32, r = get_global_id(1);
     if (r >= m || j0 >= n) return;
     const int example = order[start + r];
+    if (j0 == 0) write_targets(classes, example, r, labels, targets);
     const int begin = offsets[example], end = offsets[example + 1];
     __global real* out = z + (size_t)r * n;
     if (j0 + 32 <= n) {
@@ -71,7 +81,8 @@ __kernel void input_product_lanes(const int m, const int n, const int start,
                                   __global const int* offsets, __global const ushort* columns,
                                   __global const uchar* values, __global const int* order,
                                   __global const real* scale, __global const real* wt, __global real* z,
-                                  const int flags, __global const real* bias) {
+                                  const int flags, __global const real* bias, const int classes,
+                                  __global const uchar* labels, __global real* targets) {
     __local real partial[LANES * 32];
     const int j = get_global_id(0), lane = get_local_id(1);
     const int r = get_group_id(1);
@@ -79,6 +90,7 @@ __kernel void input_product_lanes(const int m, const int n, const int start,
     if (j < n && r < m) {
         const int example = order[start + r];
         const int end = offsets[example + 1];
+        if (j == 0 && lane == 0) write_targets(classes, example, r, labels, targets);
         for (int q = offsets[example] + lane; q < end; q += LANES)
             acc += scale[values[q]] * wt[(size_t)columns[q] * n + j];
     }

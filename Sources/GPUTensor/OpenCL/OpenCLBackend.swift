@@ -321,16 +321,18 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
 
     public func inputLinear(_ examples: ExampleSet<OpenCLBackend<T>>, order: IndexList<OpenCLBackend<T>>, start: Int,
                             _ w: Tensor<OpenCLBackend<T>>, _ b: Tensor<OpenCLBackend<T>>, relu: Bool,
-                            into y: Tensor<OpenCLBackend<T>>) throws {
+                            into y: Tensor<OpenCLBackend<T>>, targets: Tensor<OpenCLBackend<T>>?) throws {
         try ShapeChecks.inputProduct(examples, order, start, w.shape, y.shape)
         try requireShape("inputLinear", "b", b.shape, Shape(1, w.rows))
+        if let targets { try requireShape("inputLinear", "targets", targets.shape, Shape(y.rows, examples.classes)) }
         let wt = try transposed(w)   // [features, n]: each non-zero pixel reads one row
         let m = y.rows, n = w.rows
         let epilogue: Epilogue = relu ? [.bias, .relu] : .bias
         let arguments: [Argument] = [
             .int(m), .int(n), .int(start), .buffer(examples.storage.offsets), .buffer(examples.storage.columns),
             .buffer(examples.storage.values), .buffer(order.storage), .buffer(pixelScale), .buffer(wt), .buffer(y.storage),
-            .int(epilogue.rawValue), .buffer(b.storage),
+            .int(epilogue.rawValue), .buffer(b.storage), .int(targets == nil ? 0 : examples.classes),
+            .buffer(examples.storage.labels), .buffer((targets ?? y).storage),
         ]
         if usesLanes {
             // A group per (32 columns, row), its lanes splitting the row's pixels: see input.cl.
