@@ -9,7 +9,9 @@
 //
 // offsets [count + 1] int, columns [non-zeros] ushort, values [non-zeros] uchar: example e's
 // non-zero pixels are columns[offsets[e] .. offsets[e+1]-1] with those values. scale [256] is
-// computed on the host so that every backend rounds v / 255 the same way. With classes > 0 the
+// computed on the host so that every backend rounds v / 255 the same way; the GPU (*_lanes)
+// kernels instead sum bytes times weights and scale each sum by 1/255 (the same value up to
+// rounding, without a table lookup per pixel). With classes > 0 the
 // product kernels also write the batch's one-hot labels, targets[r, c] = (labels[example] == c),
 // labels [count] uchar, targets [m, classes] (gather_batch's y). The host checked
 // that every index in order is below count. Global sizes are rounded up: items guard their range.
@@ -91,10 +93,12 @@ __kernel void input_product_lanes(const int m, const int n, const int start,
         const int example = order[start + r];
         const int end = offsets[example + 1];
         if (j == 0 && lane == 0) write_targets(classes, example, r, labels, targets);
+        // The bytes as they are, scaled by 1/255 once at the end: a scale[] lookup per pixel
+        // (32 items, 32 different table entries) was most of this kernel's time on the H200.
         for (int q = offsets[example] + lane; q < end; q += LANES)
-            acc += scale[values[q]] * wt[(size_t)columns[q] * n + j];
+            acc += (real)values[q] * wt[(size_t)columns[q] * n + j];
     }
-    acc = sum_lanes(acc, partial);
+    acc = sum_lanes(acc, partial) * ((real)1 / 255);
     if (lane == 0 && j < n && r < m) z[(size_t)r * n + j] = epilogue(acc, flags, r, j, n, 0, bias, bias);
 }
 
@@ -146,10 +150,11 @@ __kernel void input_gradient_parts(const int m, const int n, const int features,
     }
 }
 
-// x[position, f] for the example at `position` of order: its pixel f scaled, or 1 for f = features.
-inline real input_pixel(__global const uchar* pixels, __global const int* order, __global const real* scale,
-                        const int position, const int f, const int features) {
-    return f == features ? (real)1 : scale[pixels[(size_t)order[position] * features + f]];
+// 255 · x[position, f] for the example at `position` of order: its pixel byte f, or 255 for
+// f = features (the constant-1 column).
+inline real input_pixel(__global const uchar* pixels, __global const int* order, const int position, const int f,
+                        const int features) {
+    return f == features ? (real)255 : (real)pixels[(size_t)order[position] * features + f];
 }
 
 // input_gradient_lanes (GPUs): dw = dzᵀ · x + alpha · w and db = Σ_r dz[r, :] from the bytes
@@ -158,23 +163,23 @@ inline real input_pixel(__global const uchar* pixels, __global const int* order,
 // pixels [count, features] uchar; neighbouring items read neighbouring bytes of a row.
 __kernel void input_gradient_lanes(const int m, const int n, const int features, const int start, const real alpha,
                                    __global const uchar* pixels, __global const int* order,
-                                   __global const real* scale, __global const real* dz, __global const real* w,
+                                   __global const real* dz, __global const real* w,
                                    __global real* dw, __global real* db) {
     __local real partial[LANES * 32];
     const int f = get_global_id(0), lane = get_local_id(1), j = get_group_id(1);
-    // Four rows in flight per item: each pixel is three dependent loads (order, byte, scale).
+    // Four rows in flight per item: each pixel is two dependent loads (order, byte).
     real acc = 0, acc1 = 0, acc2 = 0, acc3 = 0;
     if (f <= features) {
         int r = lane;
         for (; r + 3 * LANES < m; r += 4 * LANES) {
-            acc += dz[(size_t)r * n + j] * input_pixel(pixels, order, scale, start + r, f, features);
-            acc1 += dz[(size_t)(r + LANES) * n + j] * input_pixel(pixels, order, scale, start + r + LANES, f, features);
-            acc2 += dz[(size_t)(r + 2 * LANES) * n + j] * input_pixel(pixels, order, scale, start + r + 2 * LANES, f, features);
-            acc3 += dz[(size_t)(r + 3 * LANES) * n + j] * input_pixel(pixels, order, scale, start + r + 3 * LANES, f, features);
+            acc += dz[(size_t)r * n + j] * input_pixel(pixels, order, start + r, f, features);
+            acc1 += dz[(size_t)(r + LANES) * n + j] * input_pixel(pixels, order, start + r + LANES, f, features);
+            acc2 += dz[(size_t)(r + 2 * LANES) * n + j] * input_pixel(pixels, order, start + r + 2 * LANES, f, features);
+            acc3 += dz[(size_t)(r + 3 * LANES) * n + j] * input_pixel(pixels, order, start + r + 3 * LANES, f, features);
         }
-        for (; r < m; r += LANES) acc += dz[(size_t)r * n + j] * input_pixel(pixels, order, scale, start + r, f, features);
+        for (; r < m; r += LANES) acc += dz[(size_t)r * n + j] * input_pixel(pixels, order, start + r, f, features);
     }
-    acc = sum_lanes((acc + acc1) + (acc2 + acc3), partial);
+    acc = sum_lanes((acc + acc1) + (acc2 + acc3), partial) * ((real)1 / 255);   // bytes to [0, 1], as input_product_lanes
     if (lane == 0) store_gradient(acc, f, j, features, alpha, w, dw, db);
 }
 

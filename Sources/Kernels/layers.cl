@@ -10,18 +10,21 @@
 // layout [L, 8] int, per layer l: n_in, n_out, and the offsets in elements of w[l] in W, b[l] in
 // Bs, its input a[l-1] in A, its output a[l] in A (unused for the last layer: logits), dz[l]
 // in DZ, dz[l-1] in DZ. Row r of a tensor [m, n] at offset o starts at o + r·n.
-// Work-groups of REDUCE_WG items, one per row; items stride over a layer's units, and a
+// Work-groups of ROW_WG items, one per row; items stride over a layer's units, and a
 // barrier separates the layers. Each group writes its row's loss and hit, and the sum of squares
 // of its slice of W, to row_stats [m, 3]; the last group to finish (a counter in `done`, reset
 // by that group) adds them up in a fixed order.
+// 64 items (REDUCE_WG where smaller): a hidden layer is a few dozen units, and each of the
+// kernel's dozen barriers costs more in larger groups (H200: 256 items, 16.6 µs a batch).
+#define ROW_WG (REDUCE_WG < 64 ? REDUCE_WG : 64)
 __kernel void layers_after_first(const int layers, const int m, const int at, const int has_dz, const real inverse_m,
                                  const int weight_count, __global const int* layout, __global const real* W, __global const real* Bs,
                                  __global real* A, __global real* logits, __global const real* y, __global real* p,
                                  __global real* DZ, __global real* row_stats, __global volatile int* done,
                                  __global real* stats) {
-    __local real losses[REDUCE_WG];
-    __local real all_hits[REDUCE_WG];
-    __local real squares[REDUCE_WG];
+    __local real losses[ROW_WG];
+    __local real all_hits[ROW_WG];
+    __local real squares[ROW_WG];
     __local real row_max, row_sum;
     __local int is_last;
     const int r = get_group_id(0), lid = get_local_id(0);
@@ -31,7 +34,7 @@ __kernel void layers_after_first(const int layers, const int m, const int at, co
         __global const real* w = W + d[2];
         __global const real* x = A + d[4] + (size_t)r * n_in;
         __global real* out = (l == layers - 1 ? logits : A + d[5]) + (size_t)r * n_out;
-        for (int j = lid; j < n_out; j += REDUCE_WG) {
+        for (int j = lid; j < n_out; j += ROW_WG) {
             real s = 0;
             for (int k = 0; k < n_in; ++k) s += x[k] * w[(size_t)j * n_in + k];
             s += Bs[d[3] + j];
@@ -53,7 +56,7 @@ __kernel void layers_after_first(const int layers, const int m, const int at, co
         row_sum = sum;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int j = lid; j < classes; j += REDUCE_WG) {
+    for (int j = lid; j < classes; j += ROW_WG) {
         pr[j] = exp(zr[j] - row_max) / row_sum;
         if (has_dz) dzr[j] = (pr[j] - yr[j]) * inverse_m;
     }
@@ -67,10 +70,10 @@ __kernel void layers_after_first(const int layers, const int m, const int at, co
     // This row's slice of the weights for Σ w²: every group a share, so no one group walks them all.
     const int slice = (weight_count + m - 1) / m;
     real square = 0;
-    for (int i = r * slice + lid; i < min((r + 1) * slice, weight_count); i += REDUCE_WG) square += W[i] * W[i];
+    for (int i = r * slice + lid; i < min((r + 1) * slice, weight_count); i += ROW_WG) square += W[i] * W[i];
     squares[lid] = square;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int width = REDUCE_WG / 2; width > 0; width /= 2) {
+    for (int width = ROW_WG / 2; width > 0; width /= 2) {
         if (lid < width) squares[lid] += squares[lid + width];
         barrier(CLK_LOCAL_MEM_FENCE);
     }
@@ -82,7 +85,7 @@ __kernel void layers_after_first(const int layers, const int m, const int at, co
         __global const real* below = A + d[4] + (size_t)r * n_in;
         __global const real* dz = DZ + d[6] + (size_t)r * n_out;
         __global real* dz_below = DZ + d[7] + (size_t)r * n_in;
-        for (int k = lid; k < n_in; k += REDUCE_WG) {
+        for (int k = lid; k < n_in; k += ROW_WG) {
             real s = 0;
             for (int j = 0; j < n_out; ++j) s += dz[j] * w[(size_t)j * n_in + k];
             dz_below[k] = below[k] > 0 ? s : (real)0;
@@ -98,15 +101,15 @@ __kernel void layers_after_first(const int layers, const int m, const int at, co
     real loss = 0, hits = 0;
     square = 0;
     __global volatile const real* rows = row_stats;   // written by other groups: not from a cache
-    for (int i = lid; i < m; i += REDUCE_WG) {
+    for (int i = lid; i < m; i += ROW_WG) {
         loss += rows[3 * i];
         hits += rows[3 * i + 1];
         square += rows[3 * i + 2];
     }
     if (lid == 0) *done = 0;
     squares[lid] = square;
-    store_stats(loss, hits, losses, all_hits, stats, at);   // its barriers also cover squares
-    for (int width = REDUCE_WG / 2; width > 0; width /= 2) {
+    store_stats(loss, hits, losses, all_hits, stats, at, ROW_WG);   // its barriers also cover squares
+    for (int width = ROW_WG / 2; width > 0; width /= 2) {
         if (lid < width) squares[lid] += squares[lid + width];
         barrier(CLK_LOCAL_MEM_FENCE);
     }

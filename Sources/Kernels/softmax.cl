@@ -49,14 +49,15 @@ inline void add_row_stats(__global const real* pi, __global const real* yi, cons
 }
 
 // Adds the work-group's loss and hits (tree reduction in local memory: a fixed order, so the
-// result is reproducible) and stores them at stats[at] and stats[at + 1].
+// result is reproducible) and stores them at stats[at] and stats[at + 1]. size: the group's
+// size, a power of two.
 inline void store_stats(real loss, real hits, __local real* losses, __local real* all_hits,
-                        __global real* stats, const int at) {
+                        __global real* stats, const int at, const int size) {
     const int lid = get_local_id(0);
     losses[lid] = loss;
     all_hits[lid] = hits;
     barrier(CLK_LOCAL_MEM_FENCE);
-    for (int width = REDUCE_WG / 2; width > 0; width /= 2) {
+    for (int width = size / 2; width > 0; width /= 2) {
         if (lid < width) {
             losses[lid] += losses[lid + width];
             all_hits[lid] += all_hits[lid + width];
@@ -79,7 +80,7 @@ __kernel void cross_entropy_stats(const int rows, const int cols, const int at, 
     real loss = 0, hits = 0;
     for (int i = get_local_id(0); i < rows; i += REDUCE_WG)
         add_row_stats(p + (size_t)i * cols, y + (size_t)i * cols, cols, &loss, &hits);
-    store_stats(loss, hits, losses, all_hits, stats, at);
+    store_stats(loss, hits, losses, all_hits, stats, at, REDUCE_WG);
 }
 
 // One row of softmax_cross_entropy for up to SMALL_ROW classes (MNIST's 10), in registers: the
@@ -141,5 +142,5 @@ __kernel void softmax_cross_entropy(const int rows, const int cols, const int at
         add_row_stats(p + row, y + row, cols, &loss, &hits);
         if (has_dz) for (int j = 0; j < cols; ++j) dz[row + j] = (p[row + j] - y[row + j]) * inverse_m;
     }
-    store_stats(loss, hits, losses, all_hits, stats, at);
+    store_stats(loss, hits, losses, all_hits, stats, at, REDUCE_WG);
 }

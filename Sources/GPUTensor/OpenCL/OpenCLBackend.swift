@@ -354,7 +354,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
             // A group per (32 features, row of dw), its lanes splitting the batch: see input.cl.
             try launch(.inputGradientLanes, global: [features + 1, n * lanes], local: [32, lanes], [
                 .int(m), .int(n), .int(features), .int(start), .real(decay), .buffer(pixels), .buffer(order.storage),
-                .buffer(pixelScale), .buffer(dz.storage), .buffer(w.storage), .buffer(dw.storage), .buffer(db.storage),
+                .buffer(dz.storage), .buffer(w.storage), .buffer(dw.storage), .buffer(db.storage),
             ])
             return
         }
@@ -512,7 +512,8 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         }
         let layout = try layerTable(table)
         let rowStats = try scratchBuffer(&rowStatsScratch, bytes: 3 * m * MemoryLayout<T>.stride)
-        try launch(.layersAfterFirst, global: [m * device.reduceGroupSize], local: [device.reduceGroupSize], [
+        let group = min(64, device.reduceGroupSize)   // ROW_WG in layers.cl
+        try launch(.layersAfterFirst, global: [m * group], local: [group], [
             .int(layers), .int(m), .int(index), .int(dz == nil ? 0 : 1), .real(1 / T(m)),
             .int(weightNorms ? weights.whole.count : 0), .buffer(layout),
             .buffer(weights.whole.storage), .buffer(biases.whole.storage), .buffer(activations.whole.storage),
