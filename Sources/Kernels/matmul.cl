@@ -31,9 +31,9 @@ __kernel void matmul(const int M, const int N, const int K, const int trans_a, c
 // accumulators, so the kernel is vectorised whatever the compiler does across work items, and
 // each piece of B loaded serves four rows of C. B must be stored [K, N] (not transposed): the
 // host first transposes a transposed B (here always a small weight matrix) with `transpose`.
-// Blocks that stick out of C (M not a multiple of 4, N not a multiple of 16) take the
-// element-by-element path. Then the epilogue; with EPI_ROW_SUMS the items of the first column
-// block also add up their four rows of op(A).
+// Blocks that stick out of C's columns (N not a multiple of 16) take the element-by-element
+// path. Then the epilogue; with EPI_ROW_SUMS the items of the first column block also add up
+// their four rows of op(A).
 __kernel void matmul_rows(const int M, const int N, const int K, const int trans_a,
                           __global const real* A, __global const real* B, __global real* C,
                           const int flags, const real alpha, __global const real* D, __global real* v) {
@@ -49,12 +49,16 @@ __kernel void matmul_rows(const int M, const int N, const int K, const int trans
             v[i] = sum;
         }
     }
-    if (i0 + 4 <= M && j0 + 16 <= N) {
+    if (j0 + 16 <= N) {
+        // Rows past M (M not a multiple of 4: a 10-wide layer's gradient) repeat the last row's
+        // reads and are not stored: the scalar path below took 4x as long for them on PoCL.
+        const int rows = min(4, M - i0);
+        const size_t s1 = min(1, rows - 1) * row_step, s2 = min(2, rows - 1) * row_step, s3 = min(3, rows - 1) * row_step;
         real8 c0 = 0, c1 = 0, c2 = 0, c3 = 0, d0 = 0, d1 = 0, d2 = 0, d3 = 0;
         for (int p = 0; p < K; ++p) {
             __global const real* b = B + (size_t)p * N + j0;
             const real8 b0 = vload8(0, b), b1 = vload8(1, b);
-            const real x0 = a[0], x1 = a[row_step], x2 = a[2 * row_step], x3 = a[3 * row_step];
+            const real x0 = a[0], x1 = a[s1], x2 = a[s2], x3 = a[s3];
             c0 += x0 * b0; d0 += x0 * b1;
             c1 += x1 * b0; d1 += x1 * b1;
             c2 += x2 * b0; d2 += x2 * b1;
@@ -64,8 +68,11 @@ __kernel void matmul_rows(const int M, const int N, const int K, const int trans
         __global real* c = C + (size_t)i0 * N + j0;
         const int j1 = j0 + 8;
         vstore8(epilogue8(c0, flags, i0, j0, N, alpha, D, v), 0, c); vstore8(epilogue8(d0, flags, i0, j1, N, alpha, D, v), 1, c); c += N;
+        if (rows < 2) return;
         vstore8(epilogue8(c1, flags, i0 + 1, j0, N, alpha, D, v), 0, c); vstore8(epilogue8(d1, flags, i0 + 1, j1, N, alpha, D, v), 1, c); c += N;
+        if (rows < 3) return;
         vstore8(epilogue8(c2, flags, i0 + 2, j0, N, alpha, D, v), 0, c); vstore8(epilogue8(d2, flags, i0 + 2, j1, N, alpha, D, v), 1, c); c += N;
+        if (rows < 4) return;
         vstore8(epilogue8(c3, flags, i0 + 3, j0, N, alpha, D, v), 0, c); vstore8(epilogue8(d3, flags, i0 + 3, j1, N, alpha, D, v), 1, c);
         return;
     }
