@@ -431,6 +431,8 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     private func product(_ a: Tensor<OpenCLBackend<T>>, transposeA: Bool, _ b: Tensor<OpenCLBackend<T>>, transposeB: Bool,
                          into c: Tensor<OpenCLBackend<T>>, m: Int, k: Int, n: Int, epilogue: Epilogue = [],
                          alpha: T = 0, operand: Tensor<OpenCLBackend<T>>? = nil, vector: Tensor<OpenCLBackend<T>>? = nil) throws {
+        // Only matmul_rows computes row sums; on the tiled family linearGradient takes its lanes kernel.
+        assert(matmulKernel == .rows || !epilogue.contains(.rowSums), "the tiled matmul has no row sums")
         let extra: [Argument] = [
             .int(epilogue.rawValue), .real(alpha), .buffer((operand ?? c).storage), .buffer((vector ?? c).storage),
         ]
