@@ -92,19 +92,26 @@ inline void softmax_xent_small_row(__global const real* zi, __global const real*
                                    __global real* dzi, const int cols, const real inverse_m,
                                    real* loss, real* hits) {
     // Loops of constant length with the row's length as a guard, so that the compiler unrolls
-    // them and keeps the arrays in registers.
+    // them and keeps the arrays in registers; the exponentials as one 16-wide vector exp (a CPU
+    // device's scalar exp per element was most of the kernel: PoCL, 102 µs a 500 x 10 batch).
+    // Lanes past the row hold -infinity, whose exponential is 0.
     real zr[SMALL_ROW], yr[SMALL_ROW];
-    real largest = zi[0];
     #pragma unroll
     for (int j = 0; j < SMALL_ROW; ++j) {
-        zr[j] = j < cols ? zi[j] : (real)0;
+        zr[j] = j < cols ? zi[j] : -INFINITY;
         yr[j] = j < cols ? yi[j] : (real)0;
     }
-    #pragma unroll
-    for (int j = 1; j < SMALL_ROW; ++j) if (j < cols) largest = fmax(largest, zr[j]);
-    real sum = 0;
-    #pragma unroll
-    for (int j = 0; j < SMALL_ROW; ++j) if (j < cols) { zr[j] = exp(zr[j] - largest); sum += zr[j]; }
+    const real16 z16 = vload16(0, zr);
+    const real8 m8 = fmax(z16.lo, z16.hi);
+    const real4 m4 = fmax(m8.lo, m8.hi);
+    const real2 m2 = fmax(m4.lo, m4.hi);
+    const real largest = fmax(m2.lo, m2.hi);
+    const real16 e16 = exp(z16 - largest);
+    vstore16(e16, 0, zr);
+    const real8 s8 = e16.lo + e16.hi;
+    const real4 s4 = s8.lo + s8.hi;
+    const real2 s2 = s4.lo + s4.hi;
+    const real sum = s2.lo + s2.hi;
     int label = 0, predicted = 0;
     real best_y = yr[0], best_p = zr[0] / sum;
     #pragma unroll

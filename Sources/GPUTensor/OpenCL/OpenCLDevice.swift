@@ -141,6 +141,8 @@ final class OpenCLDevice: @unchecked Sendable {
         lines.append("typedef \(T.openCLTypeName) real;")
         lines.append("typedef \(T.openCLTypeName)8 real8;")
         lines.append("typedef \(T.openCLTypeName)16 real16;")
+        lines.append("typedef \(T.openCLTypeName)4 real4;")
+        lines.append("typedef \(T.openCLTypeName)2 real2;")
         lines.append("#define convert_real8 convert_\(T.openCLTypeName)8")
         lines.append("#define REAL_MIN \(T.self == Double.self ? "DBL_MIN" : "FLT_MIN")")
         lines.append("#define TILE \(tile)")
