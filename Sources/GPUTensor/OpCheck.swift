@@ -289,7 +289,7 @@ public struct OpCheck {
         case .backpropagate:
             try be.backpropagate(tensors[0], tensors[1], reluOutput: tensors[2], into: out)
         case .layersAfterFirst:
-            return try evaluateLayersAfterFirst(c, tensors, on: be).map(Double.init)
+            return try evaluateLayersAfterFirst(c, inputs.tensors, targets: tensors.last!, on: be).map(Double.init)
         case .softmaxCrossEntropy:
             // Stats at elements 1 and 2 of a (2, 2) table, as a training run's table rows.
             let stats = try be.makeTensor(Shape(2, 2))
@@ -327,25 +327,28 @@ public struct OpCheck {
         return try be.download(out).map(Double.init)
     }
 
-    /// Runs a layersAfterFirst case (groups made from the case's tensors) and returns every
-    /// output: the activations, logits, probabilities, stats and, with gradients, the dz's.
-    private func evaluateLayersAfterFirst<X: Backend>(_ c: Case, _ tensors: [Tensor<X>], on be: X) throws -> [X.Element] {
+    /// Runs a layersAfterFirst case (groups filled from the case's input values: a[0], then each
+    /// later layer's w and b) and returns every output: the activations, logits, probabilities,
+    /// stats and, with gradients, the dz's.
+    private func evaluateLayersAfterFirst<X: Backend>(_ c: Case, _ values: [[Double]], targets: Tensor<X>,
+                                                      on be: X) throws -> [X.Element] {
+        func upload(_ values: [Double], into t: Tensor<X>) throws { try be.upload(values.map { X.Element($0) }, into: t) }
         let m = c.shapes[0].rows, later = c.shapes.count - 1
         // w[0] only has to exist: its shape [n1, 1] is never read.
         let weightShapes = [Shape(c.shapes[0].cols, 1)] + c.shapes.dropFirst()
         let weights = try be.makeTensorGroup(weightShapes), biases = try be.makeTensorGroup(weightShapes.map { Shape(1, $0.rows) })
         for l in 1...later {
-            try be.upload(try be.download(tensors[2 * l - 1]), into: weights.parts[l])
-            try be.upload(try be.download(tensors[2 * l]), into: biases.parts[l])
+            try upload(values[2 * l - 1], into: weights.parts[l])
+            try upload(values[2 * l], into: biases.parts[l])
         }
         let outputs = weightShapes.map { Shape(m, $0.rows) }
         let activations = try be.makeTensorGroup(Array(outputs.dropLast()))
-        try be.upload(try be.download(tensors[0]), into: activations.parts[0])
+        try upload(values[0], into: activations.parts[0])
         let logits = try be.makeTensor(outputs.last!), p = try be.makeTensor(outputs.last!)
         let stats = try be.makeTensor(Shape(2, 3))
         let dz = c.flag ? try be.makeTensorGroup(outputs) : nil
         try be.layersAfterFirst(weights: weights, biases: biases, activations: activations, logits: logits,
-                                targets: tensors.last!, probabilities: p, gradients: dz, stats: stats, at: 1, weightNorms: true)
+                                targets: targets, probabilities: p, gradients: dz, stats: stats, at: 1, weightNorms: true)
         var result = try activations.parts.flatMap(be.download) + be.download(logits) + be.download(p) + be.download(stats)
         if let dz { result += try dz.parts.flatMap(be.download) }
         return result

@@ -10,9 +10,9 @@ public enum KernelSources {
         ("input.cl", text(PackageResources.input_cl)),
         ("matmul.cl", text(PackageResources.matmul_cl)),
         ("elementwise.cl", text(PackageResources.elementwise_cl)),
+        ("reduce.cl", text(PackageResources.reduce_cl)),
         ("softmax.cl", text(PackageResources.softmax_cl)),
         ("layers.cl", text(PackageResources.layers_cl)),
-        ("reduce.cl", text(PackageResources.reduce_cl)),
         ("optimizer.cl", text(PackageResources.optimizer_cl)),
     ]
 

@@ -22,10 +22,8 @@ __kernel void layers_after_first(const int layers, const int m, const int at, co
                                  __global real* A, __global real* logits, __global const real* y, __global real* p,
                                  __global real* DZ, __global real* row_stats, __global volatile int* done,
                                  __global real* stats) {
-    __local real losses[ROW_WG];
-    __local real all_hits[ROW_WG];
-    __local real squares[ROW_WG];
-    __local real row_max, row_sum;
+    __local real scratch[ROW_WG];
+    __local real row_sum;
     __local int is_last;
     const int r = get_group_id(0), lid = get_local_id(0);
     for (int l = 1; l < layers; ++l) {
@@ -49,15 +47,18 @@ __kernel void layers_after_first(const int layers, const int m, const int at, co
     __global real* pr = p + (size_t)r * classes;
     __global real* dzr = DZ + top[6] + (size_t)r * classes;
     if (lid == 0) {
+        // The row's exponentials into p, then every item divides its share by their sum.
         real largest = zr[0], sum = 0;
         for (int j = 1; j < classes; ++j) largest = fmax(largest, zr[j]);
-        for (int j = 0; j < classes; ++j) sum += exp(zr[j] - largest);
-        row_max = largest;
+        for (int j = 0; j < classes; ++j) {
+            pr[j] = exp(zr[j] - largest);
+            sum += pr[j];
+        }
         row_sum = sum;
     }
-    barrier(CLK_LOCAL_MEM_FENCE);
+    barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
     for (int j = lid; j < classes; j += ROW_WG) {
-        pr[j] = exp(zr[j] - row_max) / row_sum;
+        pr[j] /= row_sum;
         if (has_dz) dzr[j] = (pr[j] - yr[j]) * inverse_m;
     }
     barrier(CLK_GLOBAL_MEM_FENCE);
@@ -71,13 +72,8 @@ __kernel void layers_after_first(const int layers, const int m, const int at, co
     const int slice = (weight_count + m - 1) / m;
     real square = 0;
     for (int i = r * slice + lid; i < min((r + 1) * slice, weight_count); i += ROW_WG) square += W[i] * W[i];
-    squares[lid] = square;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int width = ROW_WG / 2; width > 0; width /= 2) {
-        if (lid < width) squares[lid] += squares[lid + width];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lid == 0) row_stats[3 * r + 2] = squares[0];
+    square = group_sum(square, scratch, ROW_WG);
+    if (lid == 0) row_stats[3 * r + 2] = square;
     for (int l = has_dz ? layers - 1 : 0; l >= 1; --l) {
         __global const int* d = layout + 8 * l;
         const int n_in = d[0], n_out = d[1];
@@ -107,11 +103,7 @@ __kernel void layers_after_first(const int layers, const int m, const int at, co
         square += rows[3 * i + 2];
     }
     if (lid == 0) *done = 0;
-    squares[lid] = square;
-    store_stats(loss, hits, losses, all_hits, stats, at, ROW_WG);   // its barriers also cover squares
-    for (int width = ROW_WG / 2; width > 0; width /= 2) {
-        if (lid < width) squares[lid] += squares[lid + width];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lid == 0 && weight_count > 0) stats[at + 2] = squares[0];
+    store_stats(loss, hits, scratch, stats, at, ROW_WG);
+    square = group_sum(square, scratch, ROW_WG);
+    if (lid == 0 && weight_count > 0) stats[at + 2] = square;
 }

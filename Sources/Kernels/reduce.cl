@@ -1,4 +1,26 @@
-// Sums.
+// Sums, and the work-group sums the other kernels share (this file comes before theirs).
+
+// The sum of `value` over a work-group of `size` items (a power of two), added as a tree in
+// local memory (a fixed order: reproducible). The result is returned to item 0 only; every item
+// must call it (it has barriers). scratch [size] local; it may be reused by the next call.
+inline real group_sum(const real value, __local real* scratch, const int size) {
+    const int lid = get_local_id(0);
+    scratch[lid] = value;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int width = size / 2; width > 0; width /= 2) {
+        if (lid < width) scratch[lid] += scratch[lid + width];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    return lid == 0 ? scratch[0] : (real)0;
+}
+
+// The sum of a vector's 16 lanes, as a tree.
+inline real sum16(const real16 v) {
+    const real8 s8 = v.lo + v.hi;
+    const real4 s4 = s8.lo + s8.hi;
+    const real2 s2 = s4.lo + s4.hi;
+    return s2.lo + s2.hi;
+}
 
 // column_sums: s[0, j] = Σ_i x[i, j]   x [rows, cols] -> s [1, cols]. One item per column.
 __kernel void column_sums(const int rows, const int cols, __global const real* x, __global real* s) {
@@ -30,16 +52,8 @@ __kernel void sum_of_squares(const int n, const int index, __global const real* 
         const real16 x16 = vload16(v, x);
         squares += x16 * x16;
     }
-    const real8 s8 = squares.lo + squares.hi;
-    const real4 s4 = s8.lo + s8.hi;
-    const real2 s2 = s4.lo + s4.hi;
-    real sum = s2.lo + s2.hi;
+    real sum = sum16(squares);
     for (int i = n / 16 * 16 + lid; i < n; i += REDUCE_WG) sum += x[i] * x[i];
-    partial[lid] = sum;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int width = REDUCE_WG / 2; width > 0; width /= 2) {
-        if (lid < width) partial[lid] += partial[lid + width];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lid == 0) out[index] = partial[0];
+    sum = group_sum(sum, partial, REDUCE_WG);
+    if (lid == 0) out[index] = sum;
 }

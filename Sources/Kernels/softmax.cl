@@ -48,25 +48,15 @@ inline void add_row_stats(__global const real* pi, __global const real* yi, cons
     if (argmax_row(pi, cols) == label) *hits += 1;
 }
 
-// Adds the work-group's loss and hits (tree reduction in local memory: a fixed order, so the
-// result is reproducible) and stores them at stats[at] and stats[at + 1]. size: the group's
-// size, a power of two.
-inline void store_stats(real loss, real hits, __local real* losses, __local real* all_hits,
-                        __global real* stats, const int at, const int size) {
-    const int lid = get_local_id(0);
-    losses[lid] = loss;
-    all_hits[lid] = hits;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int width = size / 2; width > 0; width /= 2) {
-        if (lid < width) {
-            losses[lid] += losses[lid + width];
-            all_hits[lid] += all_hits[lid + width];
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lid == 0) {
-        stats[at] = losses[0];
-        stats[at + 1] = all_hits[0];
+// Adds the work-group's loss and hits (see group_sum) and stores them at stats[at] and
+// stats[at + 1]. size: the group's size, a power of two; scratch [size] local.
+inline void store_stats(real loss, real hits, __local real* scratch, __global real* stats, const int at,
+                        const int size) {
+    loss = group_sum(loss, scratch, size);
+    hits = group_sum(hits, scratch, size);
+    if (get_local_id(0) == 0) {
+        stats[at] = loss;
+        stats[at + 1] = hits;
     }
 }
 
@@ -75,12 +65,11 @@ inline void store_stats(real loss, real hits, __local real* losses, __local real
 // One work-group of REDUCE_WG items (a power of two): each item walks rows lid, lid + WG, ...
 __kernel void cross_entropy_stats(const int rows, const int cols, const int at, __global const real* p,
                                   __global const real* y, __global real* stats) {
-    __local real losses[REDUCE_WG];
-    __local real all_hits[REDUCE_WG];
+    __local real scratch[REDUCE_WG];
     real loss = 0, hits = 0;
     for (int i = get_local_id(0); i < rows; i += REDUCE_WG)
         add_row_stats(p + (size_t)i * cols, y + (size_t)i * cols, cols, &loss, &hits);
-    store_stats(loss, hits, losses, all_hits, stats, at, REDUCE_WG);
+    store_stats(loss, hits, scratch, stats, at, REDUCE_WG);
 }
 
 // One row of softmax_cross_entropy for up to SMALL_ROW classes (MNIST's 10), in registers: the
@@ -108,10 +97,7 @@ inline void softmax_xent_small_row(__global const real* zi, __global const real*
     const real largest = fmax(m2.lo, m2.hi);
     const real16 e16 = exp(z16 - largest);
     vstore16(e16, 0, zr);
-    const real8 s8 = e16.lo + e16.hi;
-    const real4 s4 = s8.lo + s8.hi;
-    const real2 s2 = s4.lo + s4.hi;
-    const real sum = s2.lo + s2.hi;
+    const real sum = sum16(e16);
     int label = 0, predicted = 0;
     real best_y = yr[0], best_p = zr[0] / sum;
     #pragma unroll
@@ -136,8 +122,7 @@ inline void softmax_xent_small_row(__global const real* zi, __global const real*
 __kernel void softmax_cross_entropy(const int rows, const int cols, const int at, const int has_dz,
                                     const real inverse_m, __global const real* z, __global const real* y,
                                     __global real* p, __global real* dz, __global real* stats) {
-    __local real losses[REDUCE_WG];
-    __local real all_hits[REDUCE_WG];
+    __local real scratch[REDUCE_WG];
     real loss = 0, hits = 0;
     for (int i = get_local_id(0); i < rows; i += REDUCE_WG) {
         const size_t row = (size_t)i * cols;
@@ -149,5 +134,5 @@ __kernel void softmax_cross_entropy(const int rows, const int cols, const int at
         add_row_stats(p + row, y + row, cols, &loss, &hits);
         if (has_dz) for (int j = 0; j < cols; ++j) dz[row + j] = (p[row + j] - y[row + j]) * inverse_m;
     }
-    store_stats(loss, hits, losses, all_hits, stats, at, REDUCE_WG);
+    store_stats(loss, hits, scratch, stats, at, REDUCE_WG);
 }
