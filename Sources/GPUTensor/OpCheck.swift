@@ -73,45 +73,94 @@ public struct OpCheck {
 
     public init() {}
 
+    /// The shapes a case list is made of (see `cases(_:)`).
+    public struct Shapes: Sendable {
+        /// Batches gathered from example bytes: [m, features].
+        var batches: [Shape]
+        /// (m, features, n) for the first layer's products from example bytes.
+        var firstLayer: [(Int, Int, Int)]
+        /// (m, k, n) for the fused layer ops: x [m, k], w [n, k], dz [m, n].
+        var layers: [(Int, Int, Int)]
+        /// (m, k, n) for c [m, n] = op(a) [m, k] · op(b) [k, n].
+        var products: [(Int, Int, Int)]
+        /// The elementwise ops' and reductions' shapes.
+        var elementwise: [Shape]
+        /// Logits and probabilities [rows, classes].
+        var softmax: [Shape]
+        /// (m, widths) for layersAfterFirst: a[0] [m, widths[0]], then w[l] [widths[l], widths[l-1]].
+        var networks: [(Int, [Int])]
+        /// The bias-add pairs of `add`: every broadcast case.
+        var broadcasts: [(Shape, Shape)]
+    }
+
+    /// Shapes up to the reference workload's (500 x 784), as training uses them.
+    public static let standardShapes = Shapes(
+        batches: [Shape(1, 1), Shape(7, 33), Shape(500, 784)],
+        firstLayer: [(1, 1, 1), (7, 33, 5), (33, 7, 1), (500, 784, 32), (17, 65, 48), (5, 100, 33)],
+        layers: [(1, 1, 1), (7, 33, 5), (33, 7, 1), (500, 32, 32), (500, 32, 10), (17, 65, 129)],
+        products: [(1, 1, 1), (7, 33, 5), (33, 7, 1), (500, 784, 32), (500, 32, 784),
+                   (32, 500, 784), (784, 32, 10), (10, 500, 32), (17, 65, 129)],
+        elementwise: [Shape(1, 1), Shape(7, 33), Shape(500, 784), Shape(500, 32)],
+        softmax: [Shape(1, 1), Shape(1, 10), Shape(7, 33), Shape(500, 10), Shape(33, 1000)],
+        networks: [(1, [1, 1, 1]), (7, [33, 5, 3]), (500, [32, 32, 10]), (33, [17, 65, 1, 12]), (5, [300, 10])],
+        broadcasts: broadcastPairs(rows: 7, cols: 33) + [(Shape(500, 32), Shape(1, 32)), (Shape(1, 784), Shape(500, 784))])
+
+    /// Shapes small enough for a simulator (Oclgrind runs every work-item in turn) that still
+    /// reach every kernel and every path in it: one row, one column, partial tiles and
+    /// work-groups, widths that are not multiples of 4, 16 or 32 (50 = 32 + 16 + 2 takes the
+    /// 32-wide, 16-wide and scalar paths of input_product), more rows than a reduction's
+    /// work-group (300 > 256), more units than layers_after_first's group (65 > 64), more
+    /// elements than a sum_of_squares group reads as vectors in one step (4,500 > 256 · 16).
+    public static let smallShapes = Shapes(
+        batches: [Shape(1, 1), Shape(7, 33)],
+        firstLayer: [(1, 1, 1), (7, 33, 5), (3, 7, 50), (9, 40, 33)],
+        layers: [(1, 1, 1), (7, 33, 5), (5, 7, 1), (6, 17, 19), (9, 6, 10)],
+        products: [(1, 1, 1), (7, 33, 5), (33, 7, 1), (5, 17, 35), (18, 9, 10)],
+        elementwise: [Shape(1, 1), Shape(7, 33), Shape(9, 500)],
+        softmax: [Shape(1, 1), Shape(1, 10), Shape(7, 33), Shape(300, 10)],
+        networks: [(1, [1, 1, 1]), (7, [33, 5, 3]), (3, [17, 65, 1, 12]), (2, [70, 10])],
+        broadcasts: broadcastPairs(rows: 7, cols: 33))
+
+    /// Every broadcast case of `add` on an [rows, cols] output, and (1,1) + (1,1).
+    private static func broadcastPairs(rows n: Int, cols m: Int) -> [(Shape, Shape)] {
+        [(Shape(n, m), Shape(n, m)), (Shape(n, m), Shape(1, 1)), (Shape(n, m), Shape(n, 1)),
+         (Shape(n, m), Shape(1, m)), (Shape(1, 1), Shape(n, m)), (Shape(n, 1), Shape(n, m)),
+         (Shape(1, m), Shape(n, m)), (Shape(1, 1), Shape(1, 1))]
+    }
+
     /// The cases `check` runs.
-    public static let standardCases: [Case] = {
-        var cases: [Case] = [
-            Case(.gatherBatch, [Shape(1, 1)]), Case(.gatherBatch, [Shape(7, 33)]),
-            Case(.gatherBatch, [Shape(500, 784)]),
-        ]
-        // (m, features, n) for the first layer's products from example bytes, with pixels mostly
-        // zero like digits (the CPU backend's sparse path) and none zero (its dense path).
-        for (m, features, n) in [(1, 1, 1), (7, 33, 5), (33, 7, 1), (500, 784, 32), (17, 65, 48), (5, 100, 33)] {
+    public static let standardCases = cases(standardShapes)
+
+    /// The cases `check --small` runs.
+    public static let smallCases = cases(smallShapes)
+
+    /// One case per op and shape of `shapes`: every op, both transposes, ReLU on and off, the
+    /// gradient on and off.
+    public static func cases(_ shapes: Shapes) -> [Case] {
+        var cases: [Case] = shapes.batches.map { Case(.gatherBatch, [$0]) }
+        // The first layer from example bytes, with pixels mostly zero like digits (the CPU
+        // backend's sparse path) and none zero (its dense path).
+        for (m, features, n) in shapes.firstLayer {
             for zeros in m * features == 1 ? [0.0] : [0.8, 0.0] {
                 cases.append(Case(.inputLinear, [Shape(m, features), Shape(n, features)], zeroPixels: zeros, flag: zeros > 0))
                 cases.append(Case(.inputLinearGradient, [Shape(m, n), Shape(m, features)], zeroPixels: zeros))
             }
         }
-        // (m, k, n) for the fused layer ops: x [m, k], w [n, k], dz [m, n].
-        for (m, k, n) in [(1, 1, 1), (7, 33, 5), (33, 7, 1), (500, 32, 32), (500, 32, 10), (17, 65, 129)] {
+        for (m, k, n) in shapes.layers {
             for relu in [true, false] {
                 cases.append(Case(.linear, [Shape(m, k), Shape(n, k)], flag: relu))
             }
             cases.append(Case(.linearGradient, [Shape(m, n), Shape(m, k), Shape(n, k)]))
             cases.append(Case(.backpropagate, [Shape(m, n), Shape(n, k), Shape(m, k)]))
         }
-        // (m, k, n) for c [m,n] = op(a) [m,k] · op(b) [k,n]
-        let products = [(1, 1, 1), (7, 33, 5), (33, 7, 1), (500, 784, 32), (500, 32, 784),
-                        (32, 500, 784), (784, 32, 10), (10, 500, 32), (17, 65, 129)]
-        for (m, k, n) in products {
+        for (m, k, n) in shapes.products {
             for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
                 cases.append(Case(.matmul, [ta ? Shape(k, m) : Shape(m, k), tb ? Shape(n, k) : Shape(k, n)],
                                   transposeA: ta, transposeB: tb))
             }
         }
-        let (n, m) = (7, 33)
-        for (a, b) in [(Shape(n, m), Shape(n, m)), (Shape(n, m), Shape(1, 1)), (Shape(n, m), Shape(n, 1)),
-                       (Shape(n, m), Shape(1, m)), (Shape(1, 1), Shape(n, m)), (Shape(n, 1), Shape(n, m)),
-                       (Shape(1, m), Shape(n, m)), (Shape(1, 1), Shape(1, 1)), (Shape(500, 32), Shape(1, 32)),
-                       (Shape(1, 784), Shape(500, 784))] {
-            cases.append(Case(.add, [a, b]))
-        }
-        for shape in [Shape(1, 1), Shape(7, 33), Shape(500, 784), Shape(500, 32)] {
+        for (a, b) in shapes.broadcasts { cases.append(Case(.add, [a, b])) }
+        for shape in shapes.elementwise {
             cases.append(Case(.relu, [shape]))
             cases.append(Case(.reluBackward, [shape, shape]))
             cases.append(Case(.sumOfSquares, [shape]))
@@ -121,7 +170,7 @@ public struct OpCheck {
             cases.append(Case(.momentumStep, [shape, shape, shape]))
             cases.append(Case(.adamStep, [shape, shape, shape, shape]))
         }
-        for shape in [Shape(1, 1), Shape(1, 10), Shape(7, 33), Shape(500, 10), Shape(33, 1000)] {
+        for shape in shapes.softmax {
             cases.append(Case(.softmaxRows, [shape]))
             cases.append(Case(.softmaxCrossEntropyBackward, [shape, shape]))
             cases.append(Case(.crossEntropyStats, [shape, shape]))
@@ -130,12 +179,12 @@ public struct OpCheck {
             }
         }
         // The first layer's output a[0] [m, n1], then the later layers' weights: [n(l+1), n(l)].
-        for (m, widths) in [(1, [1, 1, 1]), (7, [33, 5, 3]), (500, [32, 32, 10]), (33, [17, 65, 1, 12]), (5, [300, 10])] {
-            let shapes = [Shape(m, widths[0])] + (1..<widths.count).map { Shape(widths[$0], widths[$0 - 1]) }
-            for gradient in [true, false] { cases.append(Case(.layersAfterFirst, shapes, flag: gradient)) }
+        for (m, widths) in shapes.networks {
+            let layerShapes = [Shape(m, widths[0])] + (1..<widths.count).map { Shape(widths[$0], widths[$0 - 1]) }
+            for gradient in [true, false] { cases.append(Case(.layersAfterFirst, layerShapes, flag: gradient)) }
         }
         return cases
-    }()
+    }
 
     /// Runs `cases` on `tested` and on `reference` and compares.
     public func run<X: Backend, R: Backend>(_ tested: X, against reference: R,

@@ -1,7 +1,9 @@
 /// The OpenCL C sources, embedded in the binary at build time (SwiftPM's `.embedInCode`), so the
 /// installed program never needs the source tree. Each file opens with the formula, the argument
-/// shapes and its assumptions. The sources use the types `real`, `real8` and `real16` and the constants `TILE`,
-/// `REDUCE_WG` and `REAL_MIN`, which the host defines in a prelude when it builds them.
+/// shapes and its assumptions. The sources use the types `real`, `real2` ... `real16`, and
+/// constants the host defines in a prelude when it builds them (GPUTensor's KernelPrelude.swift):
+/// the work-group sizes (`TILE`, `LANE_COLUMNS`, `LANES`, `REDUCE_WG`, `ROW_WG`), the epilogue
+/// flags (`EPI_*`), the broadcast modes (`BROADCAST_*`) and `REAL_MIN`.
 public enum KernelSources {
     /// (file name, source), in the order they are concatenated into one program.
     public static let files: [(name: String, source: String)] = [

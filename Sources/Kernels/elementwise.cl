@@ -1,13 +1,14 @@
 // Elementwise ops. One work item per output element; the global size is rounded up, so each
 // item returns when it is past the end.
 
-// How an operand of add_broadcast stretches to the output [rows, cols]
-// (the host's Broadcast enum): 0 same shape, 1 (1,1), 2 (rows,1), 3 (1,cols).
+// How an operand of add_broadcast stretches to the output [rows, cols] (the host's Broadcast
+// enum, its values in the prelude): BROADCAST_SCALAR (1,1), BROADCAST_COLUMN (rows,1),
+// BROADCAST_ROW (1,cols), anything else the same shape.
 inline int broadcast_index(const int mode, const int i, const int j, const int cols) {
     switch (mode) {
-        case 1: return 0;
-        case 2: return i;
-        case 3: return j;
+        case BROADCAST_SCALAR: return 0;
+        case BROADCAST_COLUMN: return i;
+        case BROADCAST_ROW: return j;
         default: return i * cols + j;
     }
 }

@@ -1,19 +1,14 @@
 // What a product kernel does to each result before storing it: the fused layer ops (a layer's
 // bias and ReLU, the L2 term of a weight gradient, ReLU's gradient) ride on the product
-// instead of costing a launch and a pass over memory each. The flags are the host's
-// `Epilogue` option set; v and D are the op's extra operands, unused ones may be any buffer.
+// instead of costing a launch and a pass over memory each. The flags (EPI_*) are the host's
+// `Epilogue` option set, defined in the prelude; v and D are the op's extra operands, unused
+// ones may be any buffer.
 //
 //   EPI_BIAS   c += v[j]                       v: bias [N]
 //   EPI_ADD    c += alpha · D[i, j]            D [M, N] (the L2 term: alpha = λ/m, D = w)
 //   EPI_RELU   c = max(0, c)
 //   EPI_MASK   c = D[i, j] > 0 ? c : 0         D [M, N] (ReLU's gradient: D = the layer's output)
 //   EPI_ROW_SUMS  v[i] = Σ_p op(A)[i, p]       written by matmul_rows itself (see matmul.cl)
-#define EPI_BIAS 1
-#define EPI_ADD 2
-#define EPI_RELU 4
-#define EPI_MASK 8
-#define EPI_ROW_SUMS 16
-
 // The epilogue of one element C[i, j] of an [M, N] result.
 inline real epilogue(real c, const int flags, const int i, const int j, const int N, const real alpha,
                      __global const real* D, __global const real* v) {
@@ -36,15 +31,16 @@ inline real8 epilogue8(real8 c, const int flags, const int i, const int j, const
     return c;
 }
 
-// The lane reductions of the *_lanes kernels (work-groups of 32 x LANES items): returns, to the
-// items of lane 0, their column's sum over the lanes, added in lane order (reproducible).
-// partial [LANES * 32] local. Every item of the group must call it (it has a barrier).
+// The lane reductions of the *_lanes kernels (work-groups of LANE_COLUMNS x LANES items):
+// returns, to the items of lane 0, their column's sum over the lanes, added in lane order
+// (reproducible). partial [LANES * LANE_COLUMNS] local. Every item of the group must call it
+// (it has a barrier).
 inline real sum_lanes(real acc, __local real* partial) {
     const int column = get_local_id(0), lane = get_local_id(1);
-    partial[lane * 32 + column] = acc;
+    partial[lane * LANE_COLUMNS + column] = acc;
     barrier(CLK_LOCAL_MEM_FENCE);
     if (lane != 0) return 0;
-    for (int l = 1; l < LANES; ++l) acc += partial[l * 32 + column];
+    for (int l = 1; l < LANES; ++l) acc += partial[l * LANE_COLUMNS + column];
     return acc;
 }
 

@@ -73,19 +73,19 @@ __kernel void input_product(const int m, const int n, const int start,
     }
 }
 
-// input_product_lanes (GPUs): the same product with one work-group per (32 columns, row r) and
+// input_product_lanes (GPUs): the same product with one work-group per (LANE_COLUMNS columns, row r) and
 // LANES items per column (LANES is defined by the host), each walking every LANES-th non-zero
 // pixel of the row: neighbouring items read neighbouring weights (one 128-byte line per pixel),
 // and the row's pixels are spread over enough items to hide the memory's latency. The lanes'
-// sums are added in a fixed order (reproducible). Local size (32, LANES); global (n rounded up
-// to 32, m · LANES).
+// sums are added in a fixed order (reproducible). Local size (LANE_COLUMNS, LANES); global (n
+// rounded up to LANE_COLUMNS, m · LANES).
 __kernel void input_product_lanes(const int m, const int n, const int start,
                                   __global const int* offsets, __global const ushort* columns,
                                   __global const uchar* values, __global const int* order,
                                   __global const real* scale, __global const real* wt, __global real* z,
                                   const int flags, __global const real* bias, const int classes,
                                   __global const uchar* labels, __global real* targets) {
-    __local real partial[LANES * 32];
+    __local real partial[LANES * LANE_COLUMNS];
     const int j = get_global_id(0), lane = get_local_id(1);
     const int r = get_group_id(1);
     real acc = 0;
@@ -159,13 +159,13 @@ inline real input_pixel(__global const uchar* pixels, __global const int* order,
 
 // input_gradient_lanes (GPUs): dw = dzᵀ · x + alpha · w and db = Σ_r dz[r, :] from the bytes
 // in one launch, as weight_gradient_lanes (matmul.cl) does for a tensor x: a work-group per
-// (32 features, row j of dw), LANES items per feature splitting the batch's rows.
+// (LANE_COLUMNS features, row j of dw), LANES items per feature splitting the batch's rows.
 // pixels [count, features] uchar; neighbouring items read neighbouring bytes of a row.
 __kernel void input_gradient_lanes(const int m, const int n, const int features, const int start, const real alpha,
                                    __global const uchar* pixels, __global const int* order,
                                    __global const real* dz, __global const real* w,
                                    __global real* dw, __global real* db) {
-    __local real partial[LANES * 32];
+    __local real partial[LANES * LANE_COLUMNS];
     const int f = get_global_id(0), lane = get_local_id(1), j = get_group_id(1);
     // Four rows in flight per item: each pixel is two dependent loads (order, byte).
     real acc = 0, acc1 = 0, acc2 = 0, acc3 = 0;

@@ -4,27 +4,21 @@
 //   a[l] = max(0, a[l-1] · w[l]ᵀ + b[l])       0 < l < L-1
 //   logits = a[L-2] · w[L-1]ᵀ + b[L-1];  p = softmax(logits)
 //   has_dz:  dz[L-1] = (p - y) · inverse_m;  dz[l-1] = (dz[l] · w[l]) ⊙ 1[a[l-1] > 0]   l = L-1 ... 1
-//   stats[at] = Σ_rows -log p[r, label_r],  stats[at + 1] = #{r : argmax p[r, :] == label_r}
-//   weight_count > 0:  stats[at + 2] = Σ_i W[i]², i < weight_count (the L2 penalty's sum)
+//   row_stats[r, 0] = -log p[r, label_r],  row_stats[r, 1] = (argmax p[r, :] == label_r)
+//   row_stats[r, 2] = Σ W[i]² over row r's slice of the first weight_count elements of W
+//   (row_stats_sum then adds the rows up: the batch's loss, hits and the L2 penalty's sum)
 //
 // layout [L, 8] int, per layer l: n_in, n_out, and the offsets in elements of w[l] in W, b[l] in
 // Bs, its input a[l-1] in A, its output a[l] in A (unused for the last layer: logits), dz[l]
 // in DZ, dz[l-1] in DZ. Row r of a tensor [m, n] at offset o starts at o + r·n.
-// Work-groups of ROW_WG items, one per row; items stride over a layer's units, and a
-// barrier separates the layers. Each group writes its row's loss and hit, and the sum of squares
-// of its slice of W, to row_stats [m, 3]; the last group to finish (a counter in `done`, reset
-// by that group) adds them up in a fixed order.
-// 64 items (REDUCE_WG where smaller): a hidden layer is a few dozen units, and each of the
-// kernel's dozen barriers costs more in larger groups (H200: 256 items, 16.6 µs a batch).
-#define ROW_WG (REDUCE_WG < 64 ? REDUCE_WG : 64)
-__kernel void layers_after_first(const int layers, const int m, const int at, const int has_dz, const real inverse_m,
+// Work-groups of ROW_WG items (the host's choice), one per row; items stride over a layer's
+// units, and a barrier separates the layers. row_stats [m, 3].
+__kernel void layers_after_first(const int layers, const int m, const int has_dz, const real inverse_m,
                                  const int weight_count, __global const int* layout, __global const real* W, __global const real* Bs,
                                  __global real* A, __global real* logits, __global const real* y, __global real* p,
-                                 __global real* DZ, __global real* row_stats, __global volatile int* done,
-                                 __global real* stats) {
+                                 __global real* DZ, __global real* row_stats) {
     __local real scratch[ROW_WG];
     __local real row_sum;
-    __local int is_last;
     const int r = get_group_id(0), lid = get_local_id(0);
     for (int l = 1; l < layers; ++l) {
         __global const int* d = layout + 8 * l;
@@ -88,22 +82,23 @@ __kernel void layers_after_first(const int layers, const int m, const int at, co
         }
         barrier(CLK_GLOBAL_MEM_FENCE);
     }
-    if (lid == 0) {
-        mem_fence(CLK_GLOBAL_MEM_FENCE);   // this row's stats are out before it is counted
-        is_last = atomic_inc(done) == m - 1;
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-    if (!is_last) return;
-    real loss = 0, hits = 0;
-    square = 0;
-    __global volatile const real* rows = row_stats;   // written by other groups: not from a cache
+}
+
+// row_stats_sum: stats[at] = Σ_r row_stats[r, 0], stats[at + 1] = Σ_r row_stats[r, 1] and, when
+// has_norms, stats[at + 2] = Σ_r row_stats[r, 2]: layers_after_first's rows added up, in a
+// fixed order, by one work-group of ROW_WG items. A launch of its own, because OpenCL promises
+// no work-group sees another's writes before the launch that made them has finished.
+__kernel void row_stats_sum(const int m, const int at, const int has_norms, __global const real* row_stats,
+                            __global real* stats) {
+    __local real scratch[ROW_WG];
+    const int lid = get_local_id(0);
+    real loss = 0, hits = 0, square = 0;
     for (int i = lid; i < m; i += ROW_WG) {
-        loss += rows[3 * i];
-        hits += rows[3 * i + 1];
-        square += rows[3 * i + 2];
+        loss += row_stats[3 * i];
+        hits += row_stats[3 * i + 1];
+        square += row_stats[3 * i + 2];
     }
-    if (lid == 0) *done = 0;
     store_stats(loss, hits, scratch, stats, at, ROW_WG);
     square = group_sum(square, scratch, ROW_WG);
-    if (lid == 0 && weight_count > 0) stats[at + 2] = square;
+    if (lid == 0 && has_norms) stats[at + 2] = square;
 }

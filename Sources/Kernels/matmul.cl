@@ -3,8 +3,8 @@
 //   C[i, j] = Σ_p op(A)[i, p] · op(B)[p, j]        op(A) [M, K], op(B) [K, N], C [M, N]
 //
 // A is stored [M, K], or [K, M] when trans_a; B is stored [K, N], or [N, K] when trans_b; all
-// row-major. Work-groups are TILE x TILE (TILE is defined by the host, 16 where the device
-// allows 256 work items); item (j, i) computes C[i, j]. The global size is M and N rounded up
+// row-major. Work-groups are TILE x TILE (TILE is defined by the host, 16 where the device and
+// the kernel allow 256 work items); item (j, i) computes C[i, j]. The global size is M and N rounded up
 // to TILE: items outside C still load zeros and reach every barrier, and only store when inside.
 __kernel void matmul(const int M, const int N, const int K, const int trans_a, const int trans_b,
                      __global const real* A, __global const real* B, __global real* C,
@@ -95,14 +95,14 @@ __kernel void transpose(const int rows, const int cols, __global const real* src
 
 // weight_gradient_lanes (GPUs): a layer's parameter gradients in one launch,
 //   dw = dzᵀ · x + alpha · w and db = Σ_r dz[r, :]      dz [m, n], x [m, k], w and dw [n, k], db [n]
-// A work-group per (32 columns of x, row j of dw), LANES items per column, lane l summing rows
+// A work-group per (LANE_COLUMNS columns of x, row j of dw), LANES items per column, lane l summing rows
 // l, l + LANES, ...: the batch's rows are spread over many items (the tiled matmul ran 4 groups
 // of 32 steps for a 32 x 32 gradient). Column k is the constant 1, whose sum is db[j].
-// Local size (32, LANES); global (k + 1 rounded up to 32, n · LANES).
+// Local size (LANE_COLUMNS, LANES); global (k + 1 rounded up to LANE_COLUMNS, n · LANES).
 __kernel void weight_gradient_lanes(const int m, const int n, const int k, const real alpha,
                                     __global const real* dz, __global const real* x, __global const real* w,
                                     __global real* dw, __global real* db) {
-    __local real partial[LANES * 32];
+    __local real partial[LANES * LANE_COLUMNS];
     const int c = get_global_id(0), lane = get_local_id(1), j = get_group_id(1);
     // Four rows in flight per item: the loads, not the arithmetic, are the time.
     real acc = 0, acc1 = 0, acc2 = 0, acc3 = 0;

@@ -9,7 +9,14 @@ struct Check: ParsableCommand {
             Seeded random inputs of awkward shapes (1x1, 7x33, 500x784, 784x32, both transposes, \
             every broadcast case). Prints each op's largest absolute and relative difference; \
             exits 1 if any element is outside |got − want| ≤ atol + rtol·|want|. This is how to \
-            learn whether a GPU and its driver compute correctly.
+            learn whether a GPU and its driver compute correctly:
+
+              deriv8-gpu check --kernels all
+
+            runs both kernel families (gpu and cpu) on the device `auto` picks (--device N for \
+            another). --small keeps every shape small (at most a few thousand elements) while \
+            still reaching every kernel and every path in it, for simulators such as Oclgrind, \
+            which run each work-item in turn.
             """)
 
     @OptionGroup var backendOptions: BackendOptions
@@ -17,21 +24,37 @@ struct Check: ParsableCommand {
     @Option(help: "Seed for the inputs.")
     var seed: UInt64 = 42
 
+    @Flag(help: "Small shapes only (for simulators): every kernel and path, in seconds instead of minutes there.")
+    var small = false
+
     func run() throws {
         var check = OpCheck()
         check.seed = seed
-        try backendOptions.run(CheckJob(check: check))
+        let job = CheckJob(check: check, cases: small ? OpCheck.smallCases : OpCheck.standardCases)
+        var failed: [String] = []
+        for family in backendOptions.kernels.families.map({ $0.map(Optional.some) }) ?? [nil] {
+            do {
+                try backendOptions.run(job, family: family)
+            } catch let exit as ExitCode where exit == .failure {
+                failed.append(family.map { "\($0.rawValue) kernels" } ?? "the check")
+            }
+        }
+        if !failed.isEmpty {
+            printError("check failed: \(failed.joined(separator: ", "))")
+            throw ExitCode.failure
+        }
     }
 }
 
 struct CheckJob: BackendJob {
     let check: OpCheck
+    let cases: [OpCheck.Case]
 
     func run<B: Backend>(on backend: B) throws {
         // The CPU backend is the reference; it is checked itself against naive Double loops.
         let reference = CPUBackend<Double>(kernels: backend is CPUBackend<B.Element> ? .naive : .best)
         print("checking \(backend.deviceDescription) against \(reference.deviceDescription), seed \(check.seed)")
-        let rows = try check.run(backend, against: reference)
+        let rows = try check.run(backend, against: reference, cases: cases)
         printTable([["op", "shapes", "max abs diff", "max rel diff", ""]] + rows.map { r in
             [r.op.rawValue, r.shapes, String(format: "%.2e", r.closeness.maxAbsoluteDifference),
              String(format: "%.2e", r.closeness.maxRelativeDifference), r.passed ? "pass" : "FAIL"]

@@ -13,6 +13,26 @@ enum BackendKind: String, CaseIterable, ExpressibleByArgument {
     case cpu
 }
 
+/// `--kernels`: which OpenCL kernel family runs the ops (see `KernelFamily`).
+enum KernelChoice: String, CaseIterable, ExpressibleByArgument {
+    /// gpu on GPUs, cpu on other devices.
+    case auto
+    case gpu
+    case cpu
+    /// Both, one after the other (`check` only).
+    case all
+
+    /// The families this choice runs; nil for auto (the device decides).
+    var families: [KernelFamily]? {
+        switch self {
+        case .auto: return nil
+        case .gpu: return [.gpu]
+        case .cpu: return [.cpu]
+        case .all: return KernelFamily.allCases
+        }
+    }
+}
+
 /// Work that runs on whichever backend the options choose.
 protocol BackendJob {
     func run<B: Backend>(on backend: B) throws
@@ -25,28 +45,41 @@ struct BackendOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The OpenCL device to use, by the index `deriv8-gpu devices` shows.", valueName: "N"))
     var device: Int?
 
+    @Option(help: ArgumentHelp("""
+        The OpenCL kernel family: auto (gpu on GPUs, cpu on other devices), gpu (local-memory tiles, many \
+        small work-groups) or cpu (vector registers, no barriers); check also takes all (both in turn). \
+        Both compute every op; `deriv8-gpu check --kernels all` shows they agree on a device.
+        """, valueName: "auto|gpu|cpu"))
+    var kernels: KernelChoice = .auto
+
     func validate() throws {
         if let device, device < 0 { throw ValidationError("--device must be >= 0, got \(device)") }
         if device != nil && backend == .cpu { throw ValidationError("--device selects an OpenCL device; it does not apply to --backend cpu") }
+        if kernels != .auto && backend == .cpu { throw ValidationError("--kernels chooses OpenCL kernels; it does not apply to --backend cpu") }
     }
 
     /// Runs `job` on the chosen backend with element type T (Float to train, Double to check
-    /// gradients). With auto, a machine without an OpenCL GPU, or whose OpenCL fails to start,
-    /// gets the CPU backend and a notice on stderr.
-    func run<T: TensorElement>(_ job: some BackendJob, elementType: T.Type = Float.self) throws {
+    /// gradients), with `family` or else --kernels' family on OpenCL. With auto, a machine
+    /// without an OpenCL GPU, or whose OpenCL fails to start, gets the CPU backend and a notice
+    /// on stderr.
+    func run<T: TensorElement>(_ job: some BackendJob, elementType: T.Type = Float.self, family: KernelFamily? = nil) throws {
+        guard family != nil || kernels != .all else {
+            throw ValidationError("--kernels all runs both families in `check`; here choose one: auto, gpu or cpu")
+        }
+        let family = family ?? kernels.families?.first
         switch backend {
         case .cpu:
             try job.run(on: CPUBackend<T>())
         case .opencl:
-            try job.run(on: OpenCLBackend<T>(deviceIndex: device))
+            try job.run(on: OpenCLBackend<T>(deviceIndex: device, family: family))
         case .auto where device != nil:
             // Naming a device means that device: no quiet fallback if it is not there.
-            try job.run(on: OpenCLBackend<T>(deviceIndex: device))
+            try job.run(on: OpenCLBackend<T>(deviceIndex: device, family: family))
         case .auto:
             // Only starting OpenCL may fall back; the job's own errors are the job's.
             let opencl: OpenCLBackend<T>?
             do {
-                opencl = try OpenCLBackend<T>.autoDeviceIndex().map { try OpenCLBackend<T>(deviceIndex: $0) }
+                opencl = try OpenCLBackend<T>.autoDeviceIndex().map { try OpenCLBackend<T>(deviceIndex: $0, family: family) }
                 if opencl == nil {
                     printError("note: no OpenCL GPU found; using the CPU backend (--backend opencl uses an OpenCL CPU device)")
                 }

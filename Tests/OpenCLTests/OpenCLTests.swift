@@ -23,10 +23,10 @@ struct OpenCLTests {
         #expect(devices.enumerated().allSatisfy { $0.offset == $0.element.index })
     }
 
-    @Test("every op agrees with the CPU backend (the check command's cases), with either matmul kernel",
-          arguments: [OpenCLBackend<Float>.MatmulKernel.tiled, .rows])
-    func opCheck(matmul: OpenCLBackend<Float>.MatmulKernel) throws {
-        let backend = try OpenCLBackend<Float>(deviceIndex: openCLDeviceIndex(), matmulKernel: matmul)
+    @Test("every op agrees with the CPU backend (the check command's cases), with either kernel family",
+          arguments: KernelFamily.allCases)
+    func opCheck(family: KernelFamily) throws {
+        let backend = try OpenCLBackend<Float>(deviceIndex: openCLDeviceIndex(), family: family)
         let rows = try OpCheck().run(backend, against: CPUBackend<Double>())
         #expect(rows.count == OpCheck.standardCases.count)
         for row in rows where !row.passed {

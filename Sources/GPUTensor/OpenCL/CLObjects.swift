@@ -128,6 +128,24 @@ final class CLKernel: @unchecked Sendable {
         OpenCLObjectCounts.created("kernel")
     }
 
+    /// CL_KERNEL_WORK_GROUP_SIZE: the most items a work-group of this kernel may have on the
+    /// context's device (at most the device's maximum; less where the kernel needs more
+    /// registers or local memory than a full group could have).
+    func workGroupSizeLimit() throws(OpenCLError) -> Int {
+        var size = 0
+        try check(clGetKernelWorkGroupInfo(handle, program.context.device, cl_kernel_work_group_info(CL_KERNEL_WORK_GROUP_SIZE),
+                                           MemoryLayout<Int>.size, &size, nil), "clGetKernelWorkGroupInfo(\(name))")
+        return size
+    }
+
+    /// CL_KERNEL_LOCAL_MEM_SIZE: the local memory a work-group of this kernel uses, in bytes.
+    func localMemoryBytes() throws(OpenCLError) -> Int {
+        var size: cl_ulong = 0
+        try check(clGetKernelWorkGroupInfo(handle, program.context.device, cl_kernel_work_group_info(CL_KERNEL_LOCAL_MEM_SIZE),
+                                           MemoryLayout<cl_ulong>.size, &size, nil), "clGetKernelWorkGroupInfo(\(name))")
+        return Int(size)
+    }
+
     func setArgument(_ index: Int, _ size: Int, _ value: UnsafeRawPointer) throws(OpenCLError) {
         try check(clSetKernelArg(handle, cl_uint(index), size, value), "clSetKernelArg(\(name), \(index))")
     }

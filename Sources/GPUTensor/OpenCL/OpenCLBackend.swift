@@ -17,45 +17,6 @@ public final class CLExamples {
     }
 }
 
-/// What the product kernels do to each result before storing it (epilogue.cl's flags).
-struct Epilogue: OptionSet {
-    let rawValue: Int
-    static let bias = Epilogue(rawValue: 1)      // c += vector[j]
-    static let add = Epilogue(rawValue: 2)       // c += alpha · operand[i, j]
-    static let relu = Epilogue(rawValue: 4)      // c = max(0, c)
-    static let mask = Epilogue(rawValue: 8)      // c = operand[i, j] > 0 ? c : 0
-    static let rowSums = Epilogue(rawValue: 16)  // vector[i] = Σ_p op(a)[i, p]
-}
-
-/// The kernels in Sources/Kernels, by their OpenCL names.
-enum KernelName: String, CaseIterable {
-    case gatherBatch = "gather_batch"
-    case inputProduct = "input_product"
-    case inputProductLanes = "input_product_lanes"
-    case inputGradientParts = "input_gradient_parts"
-    case inputGradientSum = "input_gradient_sum"
-    case inputGradientLanes = "input_gradient_lanes"
-    case matmul
-    case matmulRows = "matmul_rows"
-    case weightGradientLanes = "weight_gradient_lanes"
-    case transpose
-    case addBroadcast = "add_broadcast"
-    case addRow = "add_row"
-    case relu
-    case reluBackward = "relu_backward"
-    case scaledAdd = "scaled_add"
-    case softmaxRows = "softmax_rows"
-    case softmaxXentBackward = "softmax_xent_backward"
-    case crossEntropyStats = "cross_entropy_stats"
-    case softmaxCrossEntropy = "softmax_cross_entropy"
-    case layersAfterFirst = "layers_after_first"
-    case columnSums = "column_sums"
-    case rowSums = "row_sums"
-    case sumOfSquares = "sum_of_squares"
-    case momentumStep = "momentum_step"
-    case adamStep = "adam_step"
-}
-
 /// The backend that runs every op as an OpenCL kernel compiled at run time, on any OpenCL 1.2
 /// device: a GPU, or a CPU through PoCL. `OpenCLBackend<Float>` trains; `OpenCLBackend<Double>`
 /// checks gradients where the device has fp64.
@@ -70,15 +31,17 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
 
     let device: OpenCLDevice
     private let kernels: [KernelName: CLKernel]
+    /// The work-group sizes compiled into the kernels, and each kernel's largest group.
+    let sizes: KernelSizes
+    private let groupLimits: [KernelName: Int]
     /// Scratch memory for a transposed B on devices that use matmul_rows, and for the first
     /// layer's transposed weights; grown on demand.
     private var transposeScratch: CLBuffer?
     /// The partial sums of input_gradient_parts; grown on demand.
     private var gradientScratch: CLBuffer?
-    /// layers_after_first's per-row loss, hit and share of Σ w² [m, 3], grown on demand; its finished-group
-    /// counter (zero between launches); and its layer tables, by content.
+    /// layers_after_first's per-row loss, hit and share of Σ w² [m, 3], grown on demand, and
+    /// its layer tables, by content.
     private var rowStatsScratch: CLBuffer?
-    private let finishedGroups: CLBuffer
     private var layerTables: [[Int32]: CLBuffer] = [:]
     /// scale[v] = v / 255 for every byte value, rounded by the host (see input.cl).
     private let pixelScale: CLBuffer
@@ -93,60 +56,46 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     /// The index `auto` would use: the first GPU, or nil when there is none.
     public static func autoDeviceIndex() throws -> Int? { OpenCLDevice.autoChoice(try devices())?.index }
 
-    /// The two matrix-multiply kernels in matmul.cl, and with them the first layer's gradient kernel.
-    public enum MatmulKernel: String, Sendable {
-        /// 16 x 16 tiles through local memory, and the lanes kernels for the first layer and the
-        /// weight gradients: for GPUs.
-        case tiled
-        /// 4 x 16 blocks per work item in vector registers, no barriers, and a first-layer
-        /// gradient from the non-zero pixels, summed in a few parts: for CPU devices.
-        case rows
-    }
-
     /// How many parts input_gradient_parts splits a batch of rows into, for `columnBlocks` blocks
     /// of 32 columns: about one item per compute unit, and at least 2. More parts cost more
     /// zeroing and summing than they gain (PoCL, 2 cores: 8 parts 0.174 s per epoch, 2 parts 0.160 s).
     private func gradientParts(columnBlocks: Int) -> Int { max(2, device.info.computeUnits / max(columnBlocks, 1)) }
 
-    /// The matrix-multiply kernel in use.
-    public let matmulKernel: MatmulKernel
+    /// The kernel family in use (see `KernelFamily`).
+    public let family: KernelFamily
 
-    /// Items per column of the *_lanes kernels.
-    private var lanes: Int { device.lanes }
-
-    /// Whether the first layer and the weight gradients run as *_lanes kernels (GPUs: one
-    /// work-group per output column block, the batch's rows split over lanes), rather than the
-    /// per-item loops that suit CPU devices.
-    private var usesLanes: Bool { matmulKernel == .tiled }
+    /// The device this backend runs on.
+    public var deviceInfo: OpenCLDeviceInfo { device.info }
 
     /// The backend on device `deviceIndex` (as `devices()` numbers them); nil picks the first GPU,
-    /// else the first device. The matmul kernel defaults to tiled on GPUs and rows elsewhere.
+    /// else the first device. The kernel family defaults to the one for the device's type.
     /// Builds the kernels for `T` unless this process already did.
-    public init(deviceIndex: Int? = nil, matmulKernel: MatmulKernel? = nil) throws {
+    public init(deviceIndex: Int? = nil, family: KernelFamily? = nil) throws {
         device = try OpenCLDevice.shared(index: deviceIndex)
-        self.matmulKernel = matmulKernel ?? (device.info.isGPU ? .tiled : .rows)
-        let program = try device.program(for: T.self)
+        self.family = family ?? .auto(for: device.info)
+        let built = try device.program(for: T.self)
         var kernels: [KernelName: CLKernel] = [:]
-        for name in KernelName.allCases { kernels[name] = try CLKernel(program: program, name: name.rawValue) }
+        for name in KernelName.allCases { kernels[name] = try CLKernel(program: built.program, name: name.rawValue) }
         self.kernels = kernels
+        sizes = built.sizes
+        groupLimits = built.groupLimits
         let context = device.context
         pixelScale = try (0..<256).map { T($0) / 255 }.withUnsafeBytes { bytes in
             try CLBuffer(context: context, byteCount: bytes.count, readOnly: true, copying: bytes.baseAddress)
-        }
-        finishedGroups = try [Int32(0)].withUnsafeBytes { bytes in
-            try CLBuffer(context: context, byteCount: bytes.count, copying: bytes.baseAddress)
         }
     }
 
     /// Builds `source` (with the usual prelude) on this backend's device: how a broken kernel's
     /// build log reaches the user. Throws `KernelBuildError` on a compile error.
     public func compileForTesting(_ source: String) throws {
-        _ = try CLProgram(context: device.context, source: device.source(for: T.self) + source, options: "",
+        _ = try CLProgram(context: device.context, source: kernelPrelude(for: T.self, sizes: sizes) + source, options: "",
                           deviceName: device.info.description)
     }
 
     public var name: String { "opencl" }
-    public var deviceDescription: String { "opencl: \(device.info.name) (\(device.info.type), \(device.info.version), \(T.openCLTypeName))" }
+    public var deviceDescription: String {
+        "opencl: \(device.info.name) (\(device.info.type), \(device.info.version), \(T.openCLTypeName), \(family.rawValue) kernels)"
+    }
 
     // MARK: Memory
 
@@ -213,7 +162,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
             }
         }
         // Only the GPU kernels' dense first-layer gradient reads the bytes as they are.
-        let dense = matmulKernel == .tiled ? try pixels.withUnsafeBytes(readOnlyBuffer) : nil
+        let dense = family == .gpu ? try pixels.withUnsafeBytes(readOnlyBuffer) : nil
         return ExampleSet(count: count, features: features, classes: classes, storage: CLExamples(
             pixels: dense, labels: try labels.withUnsafeBytes(readOnlyBuffer),
             offsets: offsets, columns: columns, values: values))
@@ -254,8 +203,9 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     }
 
     /// Sets `arguments` in order and queues `kernel` over `global` items (each dimension rounded
-    /// up to a multiple of `local`).
-    private func launch(_ kernel: KernelName, global: [Int], local: [Int], _ arguments: [Argument]) throws {
+    /// up to a multiple of the work-group's). The work-group is the size compiled into the
+    /// kernel where it has one, else `preferred` fitted to the kernel (see `group`).
+    private func launch(_ kernel: KernelName, global: [Int], preferred: [Int] = [], _ arguments: [Argument]) throws {
         let k = kernels[kernel]!
         for (index, argument) in arguments.enumerated() {
             switch argument {
@@ -274,10 +224,10 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
             }
         }
         if global.contains(0) { return }
-        var globalSize = zip(global, local).map { g, l in (g + l - 1) / l * l }
-        var localSize = local
+        var localSize = group(kernel, preferred: preferred)
+        var globalSize = zip(global, localSize).map { g, l in (g + l - 1) / l * l }
         var event: cl_event?
-        let status = local.reduce(1, *) > device.info.maxWorkGroupSize
+        let status = localSize.reduce(1, *) > groupLimits[kernel, default: 1]
             ? CL_INVALID_WORK_GROUP_SIZE   // refused here: PoCL would first print its own lines to stderr
             : profiling
             ? clEnqueueNDRangeKernel(queue, k.handle, cl_uint(global.count), nil, &globalSize, &localSize, 0, nil, &event)
@@ -291,19 +241,34 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         if let event { recorded.append((kernel, CLEvent(event))) }
     }
 
-    /// One-dimensional launch over n items, 64 to a group.
+    /// The work-group `kernel` is launched with: the size compiled into it (its local arrays
+    /// and loops depend on it; the build made sure the kernel takes it), or else `preferred`
+    /// with its largest dimension halved until the group fits the kernel's limit and each
+    /// dimension the device's.
+    func group(_ kernel: KernelName, preferred: [Int]) -> [Int] {
+        if let compiled = kernel.compiledGroup(sizes) { return compiled }
+        let items = device.info.maxWorkItemSizes
+        var local = preferred.enumerated().map { d, size in min(size, d < items.count ? items[d] : 1) }
+        let limit = groupLimits[kernel, default: 1]
+        while local.reduce(1, *) > limit, let d = local.indices.max(by: { local[$0] < local[$1] }) {
+            local[d] = (local[d] + 1) / 2
+        }
+        return local
+    }
+
+    /// One-dimensional launch over n items, 64 to a group where the kernel allows.
     fileprivate func launch1D(_ kernel: KernelName, _ n: Int, _ arguments: [Argument]) throws {
-        try launch(kernel, global: [n], local: [min(64, device.info.maxWorkGroupSize)], arguments)
+        try launch(kernel, global: [n], preferred: [64], arguments)
     }
 
-    /// Launch of a one-work-group reduction.
+    /// Launch of a one-work-group reduction (the group's size is compiled in).
     private func launchReduction(_ kernel: KernelName, _ arguments: [Argument]) throws {
-        try launch(kernel, global: [device.reduceGroupSize], local: [device.reduceGroupSize], arguments)
+        try launch(kernel, global: kernel.compiledGroup(sizes)!, arguments)
     }
 
-    /// Two-dimensional launch over (cols, rows), in 16 x 16 groups or smaller.
+    /// Two-dimensional launch over (cols, rows), in 16 x 16 groups where the kernel allows.
     private func launch2D(_ kernel: KernelName, cols: Int, rows: Int, _ arguments: [Argument]) throws {
-        try launch(kernel, global: [cols, rows], local: [device.tile, device.tile], arguments)
+        try launch(kernel, global: [cols, rows], preferred: [16, 16], arguments)
     }
 
     // MARK: Ops
@@ -334,13 +299,14 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
             .int(epilogue.rawValue), .buffer(b.storage), .int(targets == nil ? 0 : examples.classes),
             .buffer(examples.storage.labels), .buffer((targets ?? y).storage),
         ]
-        if usesLanes {
-            // A group per (32 columns, row), its lanes splitting the row's pixels: see input.cl.
-            try launch(.inputProductLanes, global: [n, m * lanes], local: [32, lanes], arguments)
+        if family == .gpu {
+            // A group per (LANE_COLUMNS columns, row), its lanes splitting the row's pixels: see input.cl.
+            try launch(.inputProductLanes, global: [n, m * sizes.lanes], arguments)
             return
         }
         let groups = (n + 31) / 32   // 32 columns per item, see input.cl
-        try launch(.inputProduct, global: [groups, m], local: [groups.roundedUpToPowerOfTwo, max(1, 32 / groups.roundedUpToPowerOfTwo)], arguments)
+        try launch(.inputProduct, global: [groups, m], preferred: [groups.roundedUpToPowerOfTwo, max(1, 32 / groups.roundedUpToPowerOfTwo)],
+                   arguments)
     }
 
     public func inputLinearGradient(_ dz: Tensor<OpenCLBackend<T>>, _ examples: ExampleSet<OpenCLBackend<T>>,
@@ -350,9 +316,9 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         try requireShape("inputLinearGradient", "w", w.shape, dw.shape)
         try requireShape("inputLinearGradient", "db", db.shape, Shape(1, dz.cols))
         let m = dz.rows, n = dz.cols, features = examples.features
-        if usesLanes, let pixels = examples.storage.pixels {
-            // A group per (32 features, row of dw), its lanes splitting the batch: see input.cl.
-            try launch(.inputGradientLanes, global: [features + 1, n * lanes], local: [32, lanes], [
+        if family == .gpu, let pixels = examples.storage.pixels {
+            // A group per (LANE_COLUMNS features, row of dw), its lanes splitting the batch: see input.cl.
+            try launch(.inputGradientLanes, global: [features + 1, n * sizes.lanes], [
                 .int(m), .int(n), .int(features), .int(start), .real(decay), .buffer(pixels), .buffer(order.storage),
                 .buffer(dz.storage), .buffer(w.storage), .buffer(dw.storage), .buffer(db.storage),
             ])
@@ -364,7 +330,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         let columnBlocks = (n + 31) / 32   // 32 columns per item, see input.cl
         let parts = gradientParts(columnBlocks: columnBlocks)
         let scratch = try scratchBuffer(&gradientScratch, bytes: parts * (features + 1) * n * MemoryLayout<T>.stride)
-        try launch(.inputGradientParts, global: [columnBlocks, parts], local: [1, 1], [
+        try launch(.inputGradientParts, global: [columnBlocks, parts], preferred: [1, 1], [
             .int(m), .int(n), .int(features), .int(start), .int(parts), .buffer(examples.storage.offsets),
             .buffer(examples.storage.columns), .buffer(examples.storage.values), .buffer(order.storage),
             .buffer(pixelScale), .buffer(dz.storage), .buffer(scratch),
@@ -386,7 +352,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     /// A transposed copy of `t` in scratch memory, queued: valid until the next op that uses the scratch.
     private func transposed(_ t: Tensor<OpenCLBackend<T>>) throws -> CLBuffer {
         let scratch = try scratchBuffer(&transposeScratch, bytes: t.count * MemoryLayout<T>.stride)
-        try launch(.transpose, global: [t.rows, t.cols], local: [16, 16], [
+        try launch2D(.transpose, cols: t.rows, rows: t.cols, [
             .int(t.rows), .int(t.cols), .buffer(t.storage), .buffer(scratch),
         ])
         return scratch
@@ -408,9 +374,9 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     public func linearGradient(_ dz: Tensor<OpenCLBackend<T>>, _ x: Tensor<OpenCLBackend<T>>, _ w: Tensor<OpenCLBackend<T>>,
                                decay: T, weightGradient dw: Tensor<OpenCLBackend<T>>, biasGradient db: Tensor<OpenCLBackend<T>>) throws {
         try ShapeChecks.linearGradient(dz.shape, x.shape, w.shape, dw.shape, db.shape)
-        if usesLanes {
-            // A group per (32 columns of x, row of dw), its lanes splitting the batch: see matmul.cl.
-            try launch(.weightGradientLanes, global: [x.cols + 1, dz.cols * lanes], local: [32, lanes], [
+        if family == .gpu {
+            // A group per (LANE_COLUMNS columns of x, row of dw), its lanes splitting the batch: see matmul.cl.
+            try launch(.weightGradientLanes, global: [x.cols + 1, dz.cols * sizes.lanes], [
                 .int(dz.rows), .int(dz.cols), .int(x.cols), .real(decay), .buffer(dz.storage), .buffer(x.storage),
                 .buffer(w.storage), .buffer(dw.storage), .buffer(db.storage),
             ])
@@ -431,18 +397,18 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     private func product(_ a: Tensor<OpenCLBackend<T>>, transposeA: Bool, _ b: Tensor<OpenCLBackend<T>>, transposeB: Bool,
                          into c: Tensor<OpenCLBackend<T>>, m: Int, k: Int, n: Int, epilogue: Epilogue = [],
                          alpha: T = 0, operand: Tensor<OpenCLBackend<T>>? = nil, vector: Tensor<OpenCLBackend<T>>? = nil) throws {
-        // Only matmul_rows computes row sums; on the tiled family linearGradient takes its lanes kernel.
-        assert(matmulKernel == .rows || !epilogue.contains(.rowSums), "the tiled matmul has no row sums")
+        // Only matmul_rows computes row sums; on the GPU family linearGradient takes its lanes kernel.
+        assert(family == .cpu || !epilogue.contains(.rowSums), "the tiled matmul has no row sums")
         let extra: [Argument] = [
             .int(epilogue.rawValue), .real(alpha), .buffer((operand ?? c).storage), .buffer((vector ?? c).storage),
         ]
-        if matmulKernel == .rows {
+        if family == .cpu {
             // The barrier-free kernel, with a transposed B copied to [K, N] first.
             let bRows = transposeB ? try transposed(b) : b.storage
             let groups = (n + 15) / 16   // matmul_rows items across: 16 columns each; items down: 4 rows each
             // Work-groups of about 32 items: fewer, larger groups cost a CPU device less to schedule.
             let across = min(groups, 32).roundedUpToPowerOfTwo
-            try launch(.matmulRows, global: [groups, (m + 3) / 4], local: [across, max(1, 32 / across)], [
+            try launch(.matmulRows, global: [groups, (m + 3) / 4], preferred: [across, max(1, 32 / across)], [
                 .int(m), .int(n), .int(k), .int(transposeA ? 1 : 0), .buffer(a.storage), .buffer(bRows), .buffer(c.storage),
             ] + extra)
             return
@@ -496,7 +462,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
                                  at index: Int, weightNorms: Bool) throws {
         try ShapeChecks.layersAfterFirst(weights.parts, biases.parts, activations.parts, logits.shape, y.shape, p.shape,
                                          dz?.parts, stats.shape, at: index, weightNorms: weightNorms)
-        guard usesLanes else {
+        guard family == .gpu else {
             // PoCL ran the one-launch kernel (a work-group per row, barriers between layers) at
             // 1.8 ms a batch, against about 0.3 ms for the separate ops: CPU devices take those.
             return try layersAfterFirstByOps(weights: weights, biases: biases, activations: activations, logits: logits,
@@ -514,13 +480,17 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         }
         let layout = try layerTable(table)
         let rowStats = try scratchBuffer(&rowStatsScratch, bytes: 3 * m * MemoryLayout<T>.stride)
-        let group = min(64, device.reduceGroupSize)   // ROW_WG in layers.cl
-        try launch(.layersAfterFirst, global: [m * group], local: [group], [
-            .int(layers), .int(m), .int(index), .int(dz == nil ? 0 : 1), .real(1 / T(m)),
+        try launch(.layersAfterFirst, global: [m * sizes.rowGroup], [
+            .int(layers), .int(m), .int(dz == nil ? 0 : 1), .real(1 / T(m)),
             .int(weightNorms ? weights.whole.count : 0), .buffer(layout),
             .buffer(weights.whole.storage), .buffer(biases.whole.storage), .buffer(activations.whole.storage),
             .buffer(logits.storage), .buffer(y.storage), .buffer(p.storage), .buffer((dz?.whole ?? p).storage),
-            .buffer(rowStats), .buffer(finishedGroups), .buffer(stats.storage),
+            .buffer(rowStats),
+        ])
+        // The rows' statistics added up by a second launch: OpenCL 1.2 lets no work-group see
+        // another's writes before the launch that made them has finished.
+        try launch(.rowStatsSum, global: [sizes.rowGroup], [
+            .int(m), .int(index), .int(weightNorms ? 1 : 0), .buffer(rowStats), .buffer(stats.storage),
         ])
     }
 
@@ -615,17 +585,5 @@ extension Int {
         var p = 1
         while p < self { p *= 2 }
         return p
-    }
-}
-
-extension Broadcast {
-    /// The mode number elementwise.cl's broadcast_index expects.
-    var kernelMode: Int {
-        switch self {
-        case .none: return 0
-        case .scalar: return 1
-        case .column: return 2
-        case .row: return 3
-        }
     }
 }

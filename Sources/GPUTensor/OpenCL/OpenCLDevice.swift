@@ -14,6 +14,10 @@ public struct OpenCLDeviceInfo: Sendable, CustomStringConvertible {
     public let computeUnits: Int
     public let globalMemoryBytes: Int
     public let maxWorkGroupSize: Int
+    /// CL_DEVICE_MAX_WORK_ITEM_SIZES: the most items of a group along each dimension.
+    public let maxWorkItemSizes: [Int]
+    /// CL_DEVICE_LOCAL_MEM_SIZE, in bytes.
+    public let localMemoryBytes: Int
     public let supportsFP64: Bool
     nonisolated(unsafe) let id: cl_device_id
 
@@ -27,17 +31,9 @@ final class OpenCLDevice: @unchecked Sendable {
     let info: OpenCLDeviceInfo
     let context: CLContext
     let queue: CLQueue
-    /// Work-group side of the matmul tiles, and size of the one-group reductions.
-    let tile: Int
-    let reduceGroupSize: Int
-    /// Items per column in the *_lanes kernels (GPUs), whose work-groups are 32 x lanes: 32, or
-    /// fewer where the device's work-groups are smaller. Their time is memory latency, so more
-    /// lanes (fewer rows in turn per item) are faster (H200: 8 lanes 12.4 µs per 32 x 33
-    /// weight gradient, 16 lanes 8.6 µs).
-    let lanes: Int
     /// Where a sub-buffer may start: CL_DEVICE_MEM_BASE_ADDR_ALIGN, in bytes.
     let baseAlignmentBytes: Int
-    private var programs: [String: CLProgram] = [:]
+    private var programs: [String: BuiltProgram] = [:]
     private let lock = Lock()
 
     private static let cacheLock = Lock()
@@ -72,10 +68,16 @@ final class OpenCLDevice: @unchecked Sendable {
                 let units: cl_uint = try deviceValue(id, CL_DEVICE_MAX_COMPUTE_UNITS)
                 let memory: cl_ulong = try deviceValue(id, CL_DEVICE_GLOBAL_MEM_SIZE)
                 let groupSize: Int = try deviceValue(id, CL_DEVICE_MAX_WORK_GROUP_SIZE)
+                let local: cl_ulong = try deviceValue(id, CL_DEVICE_LOCAL_MEM_SIZE)
+                let dimensions: cl_uint = try deviceValue(id, CL_DEVICE_MAX_WORK_ITEM_DIMENSIONS)
+                var itemSizes = [Int](repeating: 0, count: Int(dimensions))
+                try check(clGetDeviceInfo(id, cl_device_info(CL_DEVICE_MAX_WORK_ITEM_SIZES), itemSizes.count * MemoryLayout<Int>.size,
+                                          &itemSizes, nil), "clGetDeviceInfo")
                 devices.append(OpenCLDeviceInfo(
                     index: devices.count, platform: platformName, name: try deviceString(id, CL_DEVICE_NAME),
                     type: typeName, version: try deviceString(id, CL_DEVICE_VERSION), computeUnits: Int(units),
-                    globalMemoryBytes: Int(memory), maxWorkGroupSize: groupSize,
+                    globalMemoryBytes: Int(memory), maxWorkGroupSize: groupSize, maxWorkItemSizes: itemSizes,
+                    localMemoryBytes: Int(local),
                     supportsFP64: fp64 != 0 || extensions.contains("cl_khr_fp64"), id: id))
             }
         }
@@ -110,46 +112,70 @@ final class OpenCLDevice: @unchecked Sendable {
         self.info = info
         context = try CLContext(device: info.id)
         queue = try CLQueue(context: context, profiling: true)
-        tile = try Tuning.tile ?? (info.maxWorkGroupSize >= 256 ? 16 : 8)
-        var group = 1
-        while group * 2 <= min(info.maxWorkGroupSize, 256) { group *= 2 }
-        reduceGroupSize = group
-        lanes = max(1, min(32, info.maxWorkGroupSize / 32))
         let alignmentBits: cl_uint = try deviceValue(info.id, CL_DEVICE_MEM_BASE_ADDR_ALIGN)
         baseAlignmentBytes = max(Int(alignmentBits) / 8, 1)
     }
 
     /// The kernels compiled for element type `T`, built on first use.
-    func program<T: TensorElement>(for type: T.Type) throws -> CLProgram {
+    func program<T: TensorElement>(for type: T.Type) throws -> BuiltProgram {
         try lock.withLock {
-            if let program = programs[T.openCLTypeName] { return program }
+            if let built = programs[T.openCLTypeName] { return built }
             guard T.self != Double.self || info.supportsFP64 else {
                 throw OpenCLUnavailable("\(info.name) does not support double precision (cl_khr_fp64); use --backend cpu for gradient checks")
             }
-            let program = try CLProgram(context: context, source: source(for: T.self) + KernelSources.files.map(\.source).joined(separator: "\n"),
-                                        options: Tuning.buildOptions, deviceName: info.description)
-            programs[T.openCLTypeName] = program
-            return program
+            let built = try build(T.self)
+            programs[T.openCLTypeName] = built
+            return built
         }
     }
 
-    /// The prelude in front of the kernel files: the element type and the device's sizes
-    /// (CLBlast's way, instead of #ifs spread through the host code).
-    func source<T: TensorElement>(for type: T.Type) -> String {
-        var lines: [String] = []
-        if T.self == Double.self { lines.append("#pragma OPENCL EXTENSION cl_khr_fp64 : enable") }
-        lines.append("typedef \(T.openCLTypeName) real;")
-        lines.append("typedef \(T.openCLTypeName)8 real8;")
-        lines.append("typedef \(T.openCLTypeName)16 real16;")
-        lines.append("typedef \(T.openCLTypeName)4 real4;")
-        lines.append("typedef \(T.openCLTypeName)2 real2;")
-        lines.append("#define convert_real8 convert_\(T.openCLTypeName)8")
-        lines.append("#define REAL_MIN \(T.self == Double.self ? "DBL_MIN" : "FLT_MIN")")
-        lines.append("#define TILE \(tile)")
-        lines.append("#define REDUCE_WG \(reduceGroupSize)")
-        lines.append("#define LANES \(lanes)")
-        return lines.joined(separator: "\n") + "\n"
+    /// Builds the kernel files with the largest work-group sizes the device allows, then asks
+    /// each kernel how large a group it takes (CL_KERNEL_WORK_GROUP_SIZE: a kernel's registers
+    /// and local memory can put it below the device's maximum) and, where one cannot take the
+    /// size compiled into it, builds again with smaller sizes.
+    private func build<T: TensorElement>(_ type: T.Type) throws -> BuiltProgram {
+        let requestedTile = try Tuning.tile
+        var sizes = KernelSizes(maxGroup: info.maxWorkGroupSize, maxItems: info.maxWorkItemSizes, localBytes: info.localMemoryBytes,
+                                elementBytes: MemoryLayout<T>.stride, tile: requestedTile)
+        var attempts = 0
+        while true {
+            let program = try CLProgram(context: context, source: source(for: T.self, sizes: sizes), options: Tuning.buildOptions,
+                                        deviceName: info.description)
+            var limits: [KernelName: Int] = [:]
+            var fitted = sizes
+            for name in KernelName.allCases {
+                let kernel = try CLKernel(program: program, name: name.rawValue)
+                let limit = min(try kernel.workGroupSizeLimit(), info.maxWorkGroupSize)
+                let local = try kernel.localMemoryBytes()
+                if local > info.localMemoryBytes {
+                    throw OpenCLUnavailable("\(name.rawValue) needs \(local) bytes of local memory; \(info.name) has \(info.localMemoryBytes)")
+                }
+                limits[name] = limit
+                fitted = fitted.fitting(name, limit: limit)
+            }
+            if fitted == sizes { return BuiltProgram(program: program, sizes: sizes, groupLimits: limits) }
+            if let requestedTile, fitted.tile != requestedTile {
+                throw OpenCLUnavailable("DERIV8_OPENCL_TILE=\(requestedTile): the matmul kernel takes at most \(fitted.tile) x \(fitted.tile) items on \(info.name)")
+            }
+            attempts += 1
+            // Each pass only shrinks, and by at least a half: a few passes at most.
+            guard attempts < 8 else { throw OpenCLUnavailable("no work-group sizes fit the kernels on \(info.name) (last tried: \(fitted))") }
+            sizes = fitted
+        }
     }
+
+    /// The prelude and the kernel files, as one program's source.
+    func source<T: TensorElement>(for type: T.Type, sizes: KernelSizes) -> String {
+        kernelPrelude(for: T.self, sizes: sizes) + KernelSources.files.map(\.source).joined(separator: "\n")
+    }
+}
+
+/// A program built for one element type, with the work-group sizes compiled into it and each
+/// kernel's largest work-group.
+struct BuiltProgram {
+    let program: CLProgram
+    let sizes: KernelSizes
+    let groupLimits: [KernelName: Int]
 }
 
 private func platformString(_ platform: cl_platform_id, _ param: Int32) throws -> String {
@@ -192,7 +218,8 @@ private extension String {
 
 /// Settings from the environment for tuning (and for provoking faults on purpose):
 ///   DERIV8_OPENCL_OPTIONS  extra options for the OpenCL compiler, e.g. "-cl-mad-enable"
-///   DERIV8_OPENCL_TILE     the side of the 2-D work-groups and matmul tiles (default 16, or 8)
+///   DERIV8_OPENCL_TILE     the side of the tiled matmul's work-groups (default: 16 where the device and
+///                          the kernel allow 256-item groups, else the largest power of two that fits)
 enum Tuning {
     static var buildOptions: String {
         ProcessInfo.processInfo.environment["DERIV8_OPENCL_OPTIONS"] ?? ""
