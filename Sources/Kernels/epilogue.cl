@@ -44,10 +44,22 @@ inline real sum_lanes(real acc, __local real* partial) {
     return acc;
 }
 
-// Stores a weight-gradient kernel's sum for column c of row j: dw[j, c] = sum + alpha · w[j, c]
-// for c < k, or the bias gradient db[j] = sum for c = k (the constant-1 column).   w, dw [n, k]
-inline void store_gradient(const real sum, const int c, const int j, const int k, const real alpha,
-                           __global const real* w, __global real* dw, __global real* db) {
-    if (c == k) db[j] = sum;
-    else if (c < k) dw[(size_t)j * k + c] = sum + alpha * w[(size_t)j * k + c];
+// Stores a weight-gradient kernel's sum for column c of row j: dw[j, c] = sum + alpha · w[j, c].
+// w, dw [n, k]
+inline void store_weight_gradient(const real sum, const int c, const int j, const int k, const real alpha,
+                                  __global const real* w, __global real* dw) {
+    dw[(size_t)j * k + c] = sum + alpha * w[(size_t)j * k + c];
+}
+
+// The bias gradient db[j] = Σ_r dz[r, j] (dz [m, n]) by one work-group of a lanes kernel, lane l
+// summing rows l, l + LANES, ...; column 0 stores it. The lanes kernels give the bias a
+// work-group of its own, after their column groups, so that all of its items take the same
+// branch: as a constant-1 column among the others' (a select between 1 and the column's
+// values), Mesa's llvmpipe (22.3) computed it wrongly, all zeros or scaled.
+inline void bias_gradient_lanes(const int m, const int n, const int j, __global const real* dz, __global real* db,
+                                __local real* partial) {
+    real acc = 0;
+    for (int r = get_local_id(1); r < m; r += LANES) acc += dz[(size_t)r * n + j];
+    acc = sum_lanes(acc, partial);
+    if (get_local_id(0) == 0 && get_local_id(1) == 0) db[j] = acc;
 }

@@ -150,37 +150,37 @@ __kernel void input_gradient_parts(const int m, const int n, const int features,
     }
 }
 
-// 255 · x[position, f] for the example at `position` of order: its pixel byte f, or 255 for
-// f = features (the constant-1 column).
-inline real input_pixel(__global const uchar* pixels, __global const int* order, const int position, const int f,
-                        const int features) {
-    return f == features ? (real)255 : (real)pixels[(size_t)order[position] * features + f];
-}
-
 // input_gradient_lanes (GPUs): dw = dzᵀ · x + alpha · w and db = Σ_r dz[r, :] from the bytes
 // in one launch, as weight_gradient_lanes (matmul.cl) does for a tensor x: a work-group per
-// (LANE_COLUMNS features, row j of dw), LANES items per feature splitting the batch's rows.
-// pixels [count, features] uchar; neighbouring items read neighbouring bytes of a row.
+// (LANE_COLUMNS features, row j of dw), LANES items per feature splitting the batch's rows, and
+// one more group per row j for db[j] (see bias_gradient_lanes). pixels [count, features] uchar;
+// neighbouring items read neighbouring bytes of a row. Global (features rounded up to
+// LANE_COLUMNS, plus LANE_COLUMNS; n · LANES).
 __kernel void input_gradient_lanes(const int m, const int n, const int features, const int start, const real alpha,
                                    __global const uchar* pixels, __global const int* order,
                                    __global const real* dz, __global const real* w,
                                    __global real* dw, __global real* db) {
     __local real partial[LANES * LANE_COLUMNS];
     const int f = get_global_id(0), lane = get_local_id(1), j = get_group_id(1);
+    if (get_group_id(0) == (features + LANE_COLUMNS - 1) / LANE_COLUMNS) {
+        bias_gradient_lanes(m, n, j, dz, db, partial);
+        return;
+    }
     // Four rows in flight per item: each pixel is two dependent loads (order, byte).
     real acc = 0, acc1 = 0, acc2 = 0, acc3 = 0;
-    if (f <= features) {
+    if (f < features) {
+        __global const uchar* column = pixels + f;
         int r = lane;
         for (; r + 3 * LANES < m; r += 4 * LANES) {
-            acc += dz[(size_t)r * n + j] * input_pixel(pixels, order, start + r, f, features);
-            acc1 += dz[(size_t)(r + LANES) * n + j] * input_pixel(pixels, order, start + r + LANES, f, features);
-            acc2 += dz[(size_t)(r + 2 * LANES) * n + j] * input_pixel(pixels, order, start + r + 2 * LANES, f, features);
-            acc3 += dz[(size_t)(r + 3 * LANES) * n + j] * input_pixel(pixels, order, start + r + 3 * LANES, f, features);
+            acc += dz[(size_t)r * n + j] * column[(size_t)order[start + r] * features];
+            acc1 += dz[(size_t)(r + LANES) * n + j] * column[(size_t)order[start + r + LANES] * features];
+            acc2 += dz[(size_t)(r + 2 * LANES) * n + j] * column[(size_t)order[start + r + 2 * LANES] * features];
+            acc3 += dz[(size_t)(r + 3 * LANES) * n + j] * column[(size_t)order[start + r + 3 * LANES] * features];
         }
-        for (; r < m; r += LANES) acc += dz[(size_t)r * n + j] * input_pixel(pixels, order, start + r, f, features);
+        for (; r < m; r += LANES) acc += dz[(size_t)r * n + j] * column[(size_t)order[start + r] * features];
     }
     acc = sum_lanes((acc + acc1) + (acc2 + acc3), partial) * ((real)1 / 255);   // bytes to [0, 1], as input_product_lanes
-    if (lane == 0) store_gradient(acc, f, j, features, alpha, w, dw, db);
+    if (lane == 0 && f < features) store_weight_gradient(acc, f, j, features, alpha, w, dw);
 }
 
 // input_gradient_sum: dw[j, f] = Σ_p scratch[p, f, j] + alpha · w[j, f], and db[j] =

@@ -95,27 +95,32 @@ __kernel void transpose(const int rows, const int cols, __global const real* src
 
 // weight_gradient_lanes (GPUs): a layer's parameter gradients in one launch,
 //   dw = dzᵀ · x + alpha · w and db = Σ_r dz[r, :]      dz [m, n], x [m, k], w and dw [n, k], db [n]
-// A work-group per (LANE_COLUMNS columns of x, row j of dw), LANES items per column, lane l summing rows
-// l, l + LANES, ...: the batch's rows are spread over many items (the tiled matmul ran 4 groups
-// of 32 steps for a 32 x 32 gradient). Column k is the constant 1, whose sum is db[j].
-// Local size (LANE_COLUMNS, LANES); global (k + 1 rounded up to LANE_COLUMNS, n · LANES).
+// A work-group per (LANE_COLUMNS columns of x, row j of dw), LANES items per column, lane l
+// summing rows l, l + LANES, ...: the batch's rows are spread over many items (the tiled
+// matmul would run a few groups of many steps for a 32 x 32 gradient); one more group per row j
+// for db[j] (see bias_gradient_lanes). Local size (LANE_COLUMNS, LANES); global (k rounded up
+// to LANE_COLUMNS, plus LANE_COLUMNS; n · LANES).
 __kernel void weight_gradient_lanes(const int m, const int n, const int k, const real alpha,
                                     __global const real* dz, __global const real* x, __global const real* w,
                                     __global real* dw, __global real* db) {
     __local real partial[LANES * LANE_COLUMNS];
     const int c = get_global_id(0), lane = get_local_id(1), j = get_group_id(1);
+    if (get_group_id(0) == (k + LANE_COLUMNS - 1) / LANE_COLUMNS) {
+        bias_gradient_lanes(m, n, j, dz, db, partial);
+        return;
+    }
     // Four rows in flight per item: the loads, not the arithmetic, are the time.
     real acc = 0, acc1 = 0, acc2 = 0, acc3 = 0;
-    if (c <= k) {
+    if (c < k) {
         int r = lane;
         for (; r + 3 * LANES < m; r += 4 * LANES) {
-            acc += dz[(size_t)r * n + j] * (c == k ? (real)1 : x[(size_t)r * k + c]);
-            acc1 += dz[(size_t)(r + LANES) * n + j] * (c == k ? (real)1 : x[(size_t)(r + LANES) * k + c]);
-            acc2 += dz[(size_t)(r + 2 * LANES) * n + j] * (c == k ? (real)1 : x[(size_t)(r + 2 * LANES) * k + c]);
-            acc3 += dz[(size_t)(r + 3 * LANES) * n + j] * (c == k ? (real)1 : x[(size_t)(r + 3 * LANES) * k + c]);
+            acc += dz[(size_t)r * n + j] * x[(size_t)r * k + c];
+            acc1 += dz[(size_t)(r + LANES) * n + j] * x[(size_t)(r + LANES) * k + c];
+            acc2 += dz[(size_t)(r + 2 * LANES) * n + j] * x[(size_t)(r + 2 * LANES) * k + c];
+            acc3 += dz[(size_t)(r + 3 * LANES) * n + j] * x[(size_t)(r + 3 * LANES) * k + c];
         }
-        for (; r < m; r += LANES) acc += dz[(size_t)r * n + j] * (c == k ? (real)1 : x[(size_t)r * k + c]);
+        for (; r < m; r += LANES) acc += dz[(size_t)r * n + j] * x[(size_t)r * k + c];
     }
     acc = sum_lanes((acc + acc1) + (acc2 + acc3), partial);
-    if (lane == 0) store_gradient(acc, c, j, k, alpha, w, dw, db);
+    if (lane == 0 && c < k) store_weight_gradient(acc, c, j, k, alpha, w, dw);
 }

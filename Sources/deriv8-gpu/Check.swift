@@ -27,10 +27,24 @@ struct Check: ParsableCommand {
     @Flag(help: "Small shapes only (for simulators): every kernel and path, in seconds instead of minutes there.")
     var small = false
 
+    @Option(help: ArgumentHelp("Only these ops, comma-separated (e.g. inputLinear,matmul); every op when not given.",
+                               valueName: "op,op,..."))
+    var ops: String?
+
+    func validate() throws {
+        for name in selectedOps ?? [] where OpCheck.Op(rawValue: name) == nil {
+            throw ValidationError("--ops: no op named '\(name)'; the ops are \(OpCheck.Op.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    private var selectedOps: [String]? { ops.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } }
+
     func run() throws {
         var check = OpCheck()
         check.seed = seed
-        let job = CheckJob(check: check, cases: small ? OpCheck.smallCases : OpCheck.standardCases)
+        let all = small ? OpCheck.smallCases : OpCheck.standardCases
+        let cases = selectedOps.map { names in all.filter { names.contains($0.op.rawValue) } } ?? all
+        let job = CheckJob(check: check, cases: cases)
         var failed: [String] = []
         for family in backendOptions.kernels.families.map({ $0.map(Optional.some) }) ?? [nil] {
             do {

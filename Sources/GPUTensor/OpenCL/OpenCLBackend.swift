@@ -318,7 +318,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         let m = dz.rows, n = dz.cols, features = examples.features
         if family == .gpu, let pixels = examples.storage.pixels {
             // A group per (LANE_COLUMNS features, row of dw), its lanes splitting the batch: see input.cl.
-            try launch(.inputGradientLanes, global: [features + 1, n * sizes.lanes], [
+            try launch(.inputGradientLanes, global: [lanesColumns(features), n * sizes.lanes], [
                 .int(m), .int(n), .int(features), .int(start), .real(decay), .buffer(pixels), .buffer(order.storage),
                 .buffer(dz.storage), .buffer(w.storage), .buffer(dw.storage), .buffer(db.storage),
             ])
@@ -340,6 +340,10 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
             .buffer(dw.storage), .buffer(db.storage),
         ])
     }
+
+    /// The columns of a gradient lanes kernel's launch for `k` columns of x: k rounded up to
+    /// whole column groups, and one more group for the bias gradient (see epilogue.cl).
+    private func lanesColumns(_ k: Int) -> Int { ((k + sizes.columns - 1) / sizes.columns + 1) * sizes.columns }
 
     /// `scratch`, grown to at least `bytes`.
     private func scratchBuffer(_ scratch: inout CLBuffer?, bytes: Int) throws -> CLBuffer {
@@ -376,7 +380,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         try ShapeChecks.linearGradient(dz.shape, x.shape, w.shape, dw.shape, db.shape)
         if family == .gpu {
             // A group per (LANE_COLUMNS columns of x, row of dw), its lanes splitting the batch: see matmul.cl.
-            try launch(.weightGradientLanes, global: [x.cols + 1, dz.cols * sizes.lanes], [
+            try launch(.weightGradientLanes, global: [lanesColumns(x.cols), dz.cols * sizes.lanes], [
                 .int(dz.rows), .int(dz.cols), .int(x.cols), .real(decay), .buffer(dz.storage), .buffer(x.storage),
                 .buffer(w.storage), .buffer(dw.storage), .buffer(db.storage),
             ])
