@@ -8,11 +8,11 @@ MNIST_URL ?= https://ossci-datasets.s3.amazonaws.com/mnist
 DATA := datasets/mnist
 BIN := .build/release/deriv8-gpu
 APT_PACKAGES := zlib1g-dev pkg-config ocl-icd-opencl-dev opencl-c-headers pocl-opencl-icd clinfo curl ca-certificates \
-                dataset-fashion-mnist
+                dataset-fashion-mnist mesa-opencl-icd oclgrind
 
 MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: setup packages datasets build test train gradcheck check-checkpoint fuzz sanitize clean
+.PHONY: setup packages datasets build test train gradcheck check-checkpoint check-opencl fuzz sanitize clean
 
 setup: packages datasets build
 
@@ -46,6 +46,13 @@ build:
 test:
 	$(SWIFT) test -c release --skip InterruptionTests
 	$(SWIFT) test -c release --skip-build --filter InterruptionTests
+
+# Both kernel families on every OpenCL implementation CI has: PoCL, Mesa rusticl on llvmpipe
+# (no fp64) and Oclgrind (reports out-of-bounds accesses, data races and API misuse; also as a
+# small device). See scripts/opencl-implementations.sh.
+check-opencl:
+	$(SWIFT) build -c release --build-tests
+	bash scripts/opencl-implementations.sh
 
 train: build
 	$(BIN) train

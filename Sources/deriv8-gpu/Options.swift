@@ -58,6 +58,17 @@ struct BackendOptions: ParsableArguments {
         if kernels != .auto && backend == .cpu { throw ValidationError("--kernels chooses OpenCL kernels; it does not apply to --backend cpu") }
     }
 
+    /// Whether the backend these options choose computes in double precision: the CPU backend
+    /// always; an OpenCL device where it has fp64.
+    func supportsDouble() throws -> Bool {
+        if backend == .cpu { return true }
+        let devices: [OpenCLDeviceInfo]
+        do { devices = try OpenCLBackend<Float>.devices() } catch where backend == .auto { return true }   // the CPU fallback
+        // auto without a GPU falls back to the CPU backend; opencl takes the first device.
+        guard let chosen = device ?? OpenCLBackend<Float>.autoDeviceIndex(devices) ?? (backend == .opencl ? 0 : nil) else { return true }
+        return devices.first { $0.index == chosen }?.supportsFP64 ?? true   // a wrong index fails later, with its own message
+    }
+
     /// Runs `job` on the chosen backend with element type T (Float to train, Double to check
     /// gradients), with `family` or else --kernels' family on OpenCL. With auto, a machine
     /// without an OpenCL GPU, or whose OpenCL fails to start, gets the CPU backend and a notice

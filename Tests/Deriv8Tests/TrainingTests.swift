@@ -85,6 +85,31 @@ struct GradientCheckTests {
         #expect(result.parameters.filter { $0.name.hasPrefix("b") }.allSatisfy { $0.relativeDifference < 1e-7 })
     }
 
+    @Test("in Float (devices without fp64) the float settings pass on the tuned kernels", arguments: [0, 1, 2] as [UInt64])
+    func floatPasses(seed: UInt64) throws {
+        var check = GradientCheck.float
+        check.seed = seed
+        let result = try check.run(on: CPUBackend<Float>())
+        #expect(result.passed, "relative difference \(result.relativeDifference)")
+        // Well inside the threshold, so that a real error is not lost in float's rounding.
+        #expect(result.parameters.allSatisfy { $0.relativeDifference < check.threshold / 3 }, "\(result.parameters)")
+    }
+
+    @Test("in Float the check still catches a wrong gradient: a missing or halved L2 term", arguments: [0, 1, 2] as [UInt64])
+    func floatCanFail(seed: UInt64) throws {
+        var check = GradientCheck.float
+        check.seed = seed
+        check.lambda = 0.5
+        check.backpropLambda = 0   // backprop forgets the L2 term
+        #expect(!(try check.run(on: CPUBackend<Float>())).passed)
+        var halved = GradientCheck.float
+        halved.seed = seed
+        halved.lambda = 0.1
+        halved.backpropLambda = 0.05   // half the L2 term
+        let result = try halved.run(on: CPUBackend<Float>())
+        #expect(!result.passed, "\(result.parameters)")
+    }
+
     @Test("it passes on the naive kernels too, with a two-layer network")
     func naiveKernels() throws {
         var check = GradientCheck()

@@ -11,6 +11,14 @@ func openCLDeviceIndex() -> Int? {
     ProcessInfo.processInfo.environment["DERIV8_OPENCL_DEVICE"].flatMap(Int.init)
 }
 
+/// Whether the device the tests use has fp64 (llvmpipe, Intel Xe and Apple GPUs do not): the
+/// double-precision tests are skipped where it has not, and say so.
+func openCLDeviceHasFP64() -> Bool {
+    guard let devices = try? OpenCLBackend<Float>.devices(), !devices.isEmpty else { return true }   // the tests then fail, as they should
+    let index = openCLDeviceIndex() ?? OpenCLBackend<Float>.autoDeviceIndex(devices) ?? 0
+    return devices.first { $0.index == index }?.supportsFP64 ?? true
+}
+
 /// `make datasets` puts MNIST in datasets/mnist (swift test runs in the package root), or DERIV8_DATA.
 func mnistFolder() -> String { ProcessInfo.processInfo.environment["DERIV8_DATA"] ?? "datasets/mnist" }
 
@@ -34,7 +42,8 @@ struct OpenCLTests {
         }
     }
 
-    @Test("in double precision the kernels agree with the CPU to rounding")
+    @Test("in double precision the kernels agree with the CPU to rounding",
+          .enabled(if: openCLDeviceHasFP64(), "the OpenCL device has no fp64 (cl_khr_fp64)"))
     func opCheckDouble() throws {
         let backend = try OpenCLBackend<Double>(deviceIndex: openCLDeviceIndex())
         var check = OpCheck()
@@ -44,10 +53,31 @@ struct OpenCLTests {
         for row in rows where !row.passed { Issue.record("\(row.op) \(row.shapes): \(row.closeness.summary)") }
     }
 
-    @Test("gradient checking in double precision passes at 1e-7 on OpenCL")
+    @Test("gradient checking in double precision passes at 1e-7 on OpenCL",
+          .enabled(if: openCLDeviceHasFP64(), "the OpenCL device has no fp64 (cl_khr_fp64)"))
     func gradientCheck() throws {
         let result = try GradientCheck().run(on: OpenCLBackend<Double>(deviceIndex: openCLDeviceIndex()))
         #expect(result.passed, "relative difference \(result.relativeDifference)")
+    }
+
+    @Test("gradient checking in float (how devices without fp64 check) passes on either kernel family and catches a missing L2 term",
+          arguments: KernelFamily.allCases)
+    func gradientCheckFloat(family: KernelFamily) throws {
+        let backend = try OpenCLBackend<Float>(deviceIndex: openCLDeviceIndex(), family: family)
+        let result = try GradientCheck.float.run(on: backend)
+        #expect(result.passed, "relative difference \(result.relativeDifference)")
+        var wrong = GradientCheck.float
+        wrong.lambda = 0.5
+        wrong.backpropLambda = 0
+        #expect(!(try wrong.run(on: backend)).passed)
+    }
+
+    @Test("small shapes (check --small) reach every op, and agree on either kernel family", arguments: KernelFamily.allCases)
+    func opCheckSmall(family: KernelFamily) throws {
+        let backend = try OpenCLBackend<Float>(deviceIndex: openCLDeviceIndex(), family: family)
+        let rows = try OpCheck().run(backend, against: CPUBackend<Double>(), cases: OpCheck.smallCases)
+        #expect(Set(rows.map(\.op)) == Set(OpCheck.Op.allCases))
+        for row in rows where !row.passed { Issue.record("\(row.op) \(row.shapes): \(row.closeness.summary)") }
     }
 
     @Test("300 training steps from the same seed: every step's loss and the final parameters agree")
@@ -111,7 +141,8 @@ func expectClose(_ actual: [Double], _ expected: [Double], atol: Double = 1e-6, 
 // One serialized suite for everything that uses OpenCL: the object counts are process-wide, so
 // the leak test must not overlap another OpenCL test.
 extension OpenCLTests {
-    @Test("momentum and adam on OpenCL equal the CPU backend's hand-checked ops, in double")
+    @Test("momentum and adam on OpenCL equal the CPU backend's hand-checked ops, in double",
+          .enabled(if: openCLDeviceHasFP64(), "the OpenCL device has no fp64 (cl_khr_fp64)"))
     func sameAsCPU() throws {
         let rows = try OpCheck().run(OpenCLBackend<Double>(deviceIndex: openCLDeviceIndex()), against: CPUBackend<Double>(),
                                      cases: OpCheck.standardCases.filter { $0.op == .momentumStep || $0.op == .adamStep })

@@ -54,7 +54,10 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     public static func devices() throws -> [OpenCLDeviceInfo] { try OpenCLDevice.list() }
 
     /// The index `auto` would use: the first GPU, or nil when there is none.
-    public static func autoDeviceIndex() throws -> Int? { OpenCLDevice.autoChoice(try devices())?.index }
+    public static func autoDeviceIndex() throws -> Int? { autoDeviceIndex(try devices()) }
+
+    /// The index `auto` would use among `devices`: the first GPU, or nil when there is none.
+    public static func autoDeviceIndex(_ devices: [OpenCLDeviceInfo]) -> Int? { OpenCLDevice.autoChoice(devices)?.index }
 
     /// How many parts input_gradient_parts splits a batch of rows into, for `columnBlocks` blocks
     /// of 32 columns: about one item per compute unit, and at least 2. More parts cost more

@@ -155,7 +155,7 @@ final class OpenCLDevice: @unchecked Sendable {
             }
             if fitted == sizes { return BuiltProgram(program: program, sizes: sizes, groupLimits: limits) }
             if let requestedTile, fitted.tile != requestedTile {
-                throw OpenCLUnavailable("DERIV8_OPENCL_TILE=\(requestedTile): the matmul kernel takes at most \(fitted.tile) x \(fitted.tile) items on \(info.name)")
+                throw OpenCLUnavailable("DERIV8_OPENCL_TILE=\(requestedTile): the matmul kernel takes at most \(fitted.tile) x \(fitted.tile) items on \(info.name); set \(fitted.tile) or less, or unset it")
             }
             attempts += 1
             // Each pass only shrinks, and by at least a half: a few passes at most.
