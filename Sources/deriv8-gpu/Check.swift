@@ -46,9 +46,13 @@ struct Check: ParsableCommand {
         let cases = selectedOps.map { names in all.filter { names.contains($0.op.rawValue) } } ?? all
         let job = CheckJob(check: check, cases: cases)
         var failed: [String] = []
-        for family in backendOptions.kernels.families.map({ $0.map(Optional.some) }) ?? [nil] {
+        // Kernel families are OpenCL's: where auto falls back to the CPU backend, it runs once.
+        let openCL = backendOptions.backend != .auto || backendOptions.device != nil || (try? OpenCLBackend<Float>.autoDeviceIndex()) != nil
+        var options = backendOptions
+        if !openCL { options.kernels = .auto }
+        for family in options.kernels.families.map({ $0.map(Optional.some) }) ?? [nil] {
             do {
-                try backendOptions.run(job, family: family)
+                try options.run(job, family: family)
             } catch let exit as ExitCode where exit == .failure {
                 failed.append(family.map { "\($0.rawValue) kernels" } ?? "the check")
             }
@@ -68,6 +72,7 @@ struct CheckJob: BackendJob {
         // The CPU backend is the reference; it is checked itself against naive Double loops.
         let reference = CPUBackend<Double>(kernels: backend is CPUBackend<B.Element> ? .naive : .best)
         print("checking \(backend.deviceDescription) against \(reference.deviceDescription), seed \(check.seed)")
+        if let opencl = backend as? OpenCLBackend<B.Element> { print("work-groups: \(opencl.workGroupDescription)") }
         let rows = try check.run(backend, against: reference, cases: cases)
         printTable([["op", "shapes", "max abs diff", "max rel diff", ""]] + rows.map { r in
             [r.op.rawValue, r.shapes, String(format: "%.2e", r.closeness.maxAbsoluteDifference),

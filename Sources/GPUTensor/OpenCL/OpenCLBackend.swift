@@ -70,6 +70,9 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     /// The device this backend runs on.
     public var deviceInfo: OpenCLDeviceInfo { device.info }
 
+    /// The work-group sizes compiled into the kernels on this device, in words.
+    public var workGroupDescription: String { sizes.description }
+
     /// The backend on device `deviceIndex` (as `devices()` numbers them); nil picks the first GPU,
     /// else the first device. The kernel family defaults to the one for the device's type.
     /// Builds the kernels for `T` unless this process already did.
