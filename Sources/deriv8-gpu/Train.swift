@@ -10,6 +10,13 @@ struct Train: ParsableCommand {
             The defaults reproduce the reference run: 784-32-32-10, lr 0.1, λ 0.01, batch 500, \
             20 epochs, weights uniform in [-0.5, 0.5], training set shuffled once. Every run writes \
             config.json and metrics.csv into a new folder under --results.
+
+            --save never replaces an existing file unless --force is given (or it is the file \
+            being resumed), and a lock file beside it (PATH.lock) keeps two runs from writing \
+            the same checkpoint. --resume PATH continues a run and saves back to PATH after every \
+            epoch (or to --save). What fixes the network and the data (--hidden, --init, --seed, \
+            --shuffle, --batch-size, --optimizer, --dataset) comes from the checkpoint and cannot \
+            be changed; --learning-rate, --lambda, --momentum and --epochs can.
             """)
 
     @OptionGroup var backendOptions: BackendOptions
@@ -19,32 +26,32 @@ struct Train: ParsableCommand {
     @Option(help: "Passes over the training set.")
     var epochs = 20
 
-    @Option(help: "Examples per gradient step.")
-    var batchSize = 500
+    @Option(help: "Examples per gradient step (default 500).")
+    var batchSize: Int?
 
     @Option(help: "Step size (default: 0.1, or 0.001 with --optimizer adam).")
     var learningRate: Double?
 
-    @Option(help: "Update rule: sgd (the reference), momentum or adam.")
-    var optimizer: OptimizerKind = .sgd
+    @Option(help: "Update rule: sgd (the reference, default), momentum or adam.")
+    var optimizer: OptimizerKind?
 
-    @Option(help: "Momentum coefficient μ for --optimizer momentum.")
-    var momentum = 0.9
+    @Option(help: "Momentum coefficient μ for --optimizer momentum (default 0.9).")
+    var momentum: Double?
 
-    @Option(name: .customLong("init"), help: "Initial weights: uniform in [-0.5, 0.5] (the reference) or he (normal, variance 2/fan-in).")
-    var initialization: Initialization = .uniform
+    @Option(name: .customLong("init"), help: "Initial weights: uniform in [-0.5, 0.5] (the reference, default) or he (normal, variance 2/fan-in).")
+    var initialization: Initialization?
 
-    @Option(name: .customLong("lambda"), help: "L2 strength: loss += λ/(2·batch) · Σ w².")
-    var lambda = 0.01
+    @Option(name: .customLong("lambda"), help: "L2 strength: loss += λ/(2·batch) · Σ w² (default 0.01).")
+    var lambda: Double?
 
-    @Option(help: ArgumentHelp("Hidden layer widths, comma-separated.", valueName: "n,n,..."))
-    var hidden = LayerWidths(argument: "32,32")!
+    @Option(help: ArgumentHelp("Hidden layer widths, comma-separated (default 32,32).", valueName: "n,n,..."))
+    var hidden: LayerWidths?
 
-    @Option(help: "Seed for the initial weights and the shuffle; same seed, same run.")
-    var seed: UInt64 = 0
+    @Option(help: "Seed for the initial weights and the shuffle; same seed, same run (default 0).")
+    var seed: UInt64?
 
-    @Option(help: "When to reshuffle the training set: once (the reference) or every-epoch.")
-    var shuffle: ShufflePolicy = .once
+    @Option(help: "When to reshuffle the training set: once (the reference, default) or every-epoch.")
+    var shuffle: ShufflePolicy?
 
     @Option(help: ArgumentHelp("Use only the first N training examples.", valueName: "N"))
     var trainLimit: Int?
@@ -61,37 +68,85 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Write the model and training state to this safetensors file after every epoch (atomically).", valueName: "path"))
     var save: String?
 
-    @Option(help: ArgumentHelp("Continue the run saved in this checkpoint: network, optimiser, seed and order come from it; --epochs is the total to reach.", valueName: "path"))
+    @Option(help: ArgumentHelp("Continue the run saved in this checkpoint, saving back to it (or to --save): network, optimiser, seed and order come from it; --epochs is the total to reach.", valueName: "path"))
     var resume: String?
+
+    @Flag(help: "Let --save replace an existing file.")
+    var force = false
 
     func validate() throws {
         try positive(epochs, "--epochs")
-        try positive(batchSize, "--batch-size")
+        if let batchSize { try positive(batchSize, "--batch-size") }
         if let learningRate { try positive(learningRate, "--learning-rate") }
-        guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
-        guard lambda >= 0, lambda.isFinite else { throw ValidationError("--lambda must be >= 0, got \(lambda)") }
-        let widths = [784] + hidden.widths + [10]
+        if let momentum {
+            guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
+        }
+        if let lambda {
+            guard lambda >= 0, lambda.isFinite else { throw ValidationError("--lambda must be >= 0, got \(lambda)") }
+        }
+        let widths = [784] + config.hidden + [10]
         let weights = zip(widths, widths.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 }
         guard weights <= 50_000_000 else {
-            throw ValidationError("--hidden \(hidden) gives \(weights) weights; the limit is 50 million (200 MB per copy)")
+            throw ValidationError("--hidden \(config.hidden.map(String.init).joined(separator: ",")) gives \(weights) weights; the limit is 50 million (200 MB per copy)")
         }
         if let trainLimit { try positive(trainLimit, "--train-limit") }
         if let testLimit { try positive(testLimit, "--test-limit") }
     }
 
+    /// The configuration of a new run: the flags given, the defaults for the rest.
     var config: TrainingConfig {
         var c = TrainingConfig()
-        c.hidden = hidden.widths
+        if let hidden { c.hidden = hidden.widths }
         c.epochs = epochs
-        c.batchSize = batchSize
-        c.learningRate = learningRate ?? optimizer.defaultLearningRate
-        c.optimizer.kind = optimizer
-        c.optimizer.momentum = momentum
-        c.initialization = initialization
-        c.lambda = lambda
-        c.seed = seed
-        c.shuffle = shuffle
+        if let batchSize { c.batchSize = batchSize }
+        if let optimizer { c.optimizer.kind = optimizer }
+        c.learningRate = learningRate ?? c.optimizer.kind.defaultLearningRate
+        if let momentum { c.optimizer.momentum = momentum }
+        if let initialization { c.initialization = initialization }
+        if let lambda { c.lambda = lambda }
+        if let seed { c.seed = seed }
+        if let shuffle { c.shuffle = shuffle }
         return c
+    }
+
+    /// Where the checkpoint is written after every epoch: --save, or the file being resumed.
+    var savePath: String? { save ?? resume }
+
+    /// The flags given that would change what `saved` fixed, as "--flag VALUE (the checkpoint has X)".
+    func conflicts(with saved: TrainingConfig) -> [String] {
+        var found: [String] = []
+        func differs<V: Equatable>(_ flag: String, _ given: V?, _ fixed: V, _ text: (V) -> String) {
+            if let given, given != fixed { found.append("\(flag) \(text(given)) (the checkpoint has \(text(fixed)))") }
+        }
+        let widths = { (w: [Int]) in w.map(String.init).joined(separator: ",") }
+        differs("--hidden", hidden?.widths, saved.hidden, widths)
+        differs("--batch-size", batchSize, saved.batchSize, String.init)
+        differs("--optimizer", optimizer, saved.optimizer.kind, \.rawValue)
+        differs("--init", initialization, saved.initialization, \.rawValue)
+        differs("--seed", seed, saved.seed, String.init)
+        differs("--shuffle", shuffle, saved.shuffle, \.rawValue)
+        return found
+    }
+
+    /// `saved` with the flags that may change on resuming applied, and a line per change.
+    func resumedConfig(_ saved: TrainingConfig) -> (TrainingConfig, [String]) {
+        var c = saved
+        var changes: [String] = []
+        if let learningRate, learningRate != saved.learningRate {
+            changes.append("learning rate \(saved.learningRate) → \(learningRate)")
+            c.learningRate = learningRate
+        }
+        if let lambda, lambda != saved.lambda {
+            changes.append("λ \(saved.lambda) → \(lambda)")
+            c.lambda = lambda
+        }
+        if let momentum, momentum != saved.optimizer.momentum {
+            changes.append("momentum \(saved.optimizer.momentum) → \(momentum)")
+            c.optimizer.momentum = momentum
+        }
+        if epochs != saved.epochs { changes.append("epochs \(saved.epochs) → \(epochs)") }
+        c.epochs = epochs
+        return (c, changes)
     }
 
     func run() throws {
@@ -101,10 +156,57 @@ struct Train: ParsableCommand {
             guard saved.dataset == dataOptions.dataset.rawValue else {
                 throw ValidationError("\(resume) was trained on \(saved.dataset); pass --dataset \(saved.dataset)")
             }
+            let conflicts = conflicts(with: saved.config)
+            guard conflicts.isEmpty else {
+                throw ValidationError("--resume \(resume) cannot change what the checkpoint fixed: \(conflicts.joined(separator: "; ")); drop those flags, or start a new run")
+            }
             checkpoint = saved
         }
-        try backendOptions.run(TrainingJob(command: self, checkpoint: checkpoint))
+        let optimizerKind = checkpoint?.config.optimizer.kind ?? config.optimizer.kind
+        if momentum != nil && optimizerKind != .momentum {
+            throw ValidationError("--momentum applies to --optimizer momentum only; this run uses \(optimizerKind.rawValue)")
+        }
+        var lock: CheckpointLock?
+        if let savePath {
+            try refuseOverwrite(savePath)
+            lock = try CheckpointLock(savePath)
+        }
+        try withExtendedLifetime(lock) {
+            try backendOptions.run(TrainingJob(command: self, checkpoint: checkpoint))
+        }
     }
+
+    /// Refuses, before anything is trained, a --save that would replace an existing file other
+    /// than the one being resumed (unless --force), or whose folder cannot be written.
+    private func refuseOverwrite(_ path: String) throws {
+        let resuming = resume.map { sameFile($0, path) } ?? false
+        if save != nil, !resuming, !force, FileManager.default.fileExists(atPath: path) {
+            throw ValidationError("--save \(path): the file exists; pass --force to replace it (or --resume \(path) to continue it)")
+        }
+        let folder = (path as NSString).deletingLastPathComponent
+        let directory = folder.isEmpty ? "." : folder
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw SaveFolderError(message: "\(path): cannot write: the folder \(directory) does not exist")
+        }
+        guard FileManager.default.isWritableFile(atPath: directory) else {
+            throw SaveFolderError(message: "\(path): cannot write: the folder \(directory) is not writable")
+        }
+    }
+}
+
+/// Whether two paths name the same file (the same device and inode), or the same path where
+/// neither exists yet.
+func sameFile(_ a: String, _ b: String) -> Bool {
+    var sa = stat(), sb = stat()
+    if stat(a, &sa) == 0, stat(b, &sb) == 0 { return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino }
+    return (a as NSString).standardizingPath == (b as NSString).standardizingPath
+}
+
+/// A --save folder that cannot be written: a runtime failure (exit 1), found before training.
+struct SaveFolderError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
 }
 
 struct TrainingJob: BackendJob {
@@ -112,7 +214,7 @@ struct TrainingJob: BackendJob {
     let checkpoint: Checkpoint?
 
     func run<B: Backend>(on backend: B) throws {
-        let config = checkpoint?.config ?? command.config
+        let (config, changes) = checkpoint.map { command.resumedConfig($0.config) } ?? (command.config, [])
         let (data, epochs) = (command.dataOptions.folder, command.epochs)
         let (batchSize, learningRate, lambda) = (config.batchSize, config.learningRate, config.lambda)
         let (shuffle, seed, results, json) = (config.shuffle, config.seed, command.results, command.json)
@@ -132,7 +234,8 @@ struct TrainingJob: BackendJob {
             ("results", record.folder.path),
         ]
         if let resume = command.resume { header.append(("resumed", "\(resume) after epoch \(trainer.epochsDone)")) }
-        if let save = command.save { header.append(("saving", save)) }
+        if let save = command.savePath { header.append(("saving", save)) }
+        if !changes.isEmpty { header.append(("changed", changes.joined(separator: ", "))) }
         out.header(header)
         if trainer.epochsDone >= epochs {
             printError("note: \(command.resume ?? "") already holds \(trainer.epochsDone) epochs; ask for more with --epochs")
@@ -145,7 +248,7 @@ struct TrainingJob: BackendJob {
                 // Without a progress line the batches' statistics are read once per epoch: no wait per batch.
                 let result = try trainer.runEpoch(progress: out.showProgress ? { out.progress($0) } : nil)
                 try record.append(result)
-                if let save = command.save { try trainer.checkpoint(dataset: dataset).write(to: save) }
+                if let save = command.savePath { try trainer.checkpoint(dataset: dataset).write(to: save) }
                 out.epoch(result)
                 if Signals.received != 0 && trainer.epochsDone < epochs {
                     throw TrainingInterrupted(epoch: trainer.epochsDone, batch: trainer.batchesPerEpoch,
@@ -155,7 +258,7 @@ struct TrainingJob: BackendJob {
         } catch let stop as TrainingInterrupted {
             out.clearProgress()
             var message = "deriv8-gpu: \(stop)"
-            if let save = command.save {
+            if let save = command.savePath {
                 try trainer.checkpoint(dataset: dataset).write(to: save)
                 message += "; saved \(save): continue with --resume \(save)"
             } else {

@@ -503,6 +503,90 @@ struct HostileModelTests {
     }
 }
 
+// MARK: - Saving and resuming
+
+@Suite("command line: --save never overwrites by accident, --resume keeps what it trains")
+struct SaveAndResumeTests {
+    /// The checkpoint's epoch count, as `eval` reports it.
+    func epochs(of path: String, _ scratch: Scratch) async throws -> String {
+        let eval = try await deriv8(["eval", "--backend", "cpu", "--model", path, "--data", try CLI.requireData()], scratch: scratch)
+        #expect(eval.exited(0), "\(eval)")
+        return eval.stdout.firstMatch(of: /(\d+) epochs/).map { String($0.1) } ?? "none in \(eval)"
+    }
+
+    @Test("--resume without --save saves back to the file it resumed, and may change the learning rate, saying so")
+    func resumeSavesBack() async throws {
+        let scratch = try Scratch()
+        let path = scratch.sub("m.safetensors")
+        let first = try await deriv8(try shortTraining(scratch) + ["--save", path], scratch: scratch)
+        #expect(first.exited(0), "\(first)")
+        let resumed = try await deriv8(try shortTraining(scratch, epochs: 2) + ["--resume", path, "--learning-rate", "0.05"],
+                                       scratch: scratch)
+        #expect(resumed.exited(0), "\(resumed)")
+        #expect(resumed.stdout.contains("saving    \(path)"), "\(resumed)")
+        #expect(resumed.stdout.contains("changed   learning rate 0.1 → 0.05, epochs 1 → 2"), "\(resumed)")
+        #expect(try await epochs(of: path, scratch) == "2")
+    }
+
+    @Test("--resume refuses, with exit 64, every flag that would change the network or the data, naming each")
+    func resumeRefusesConflicts() async throws {
+        let scratch = try Scratch()
+        let path = scratch.sub("m.safetensors")
+        #expect(try await deriv8(try shortTraining(scratch) + ["--save", path], scratch: scratch).exited(0))
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        let r = try await deriv8(try shortTraining(scratch, epochs: 2) + [
+            "--resume", path, "--hidden", "64,64", "--seed", "3", "--batch-size", "100", "--optimizer", "adam",
+            "--init", "he", "--shuffle", "every-epoch",
+        ], scratch: scratch)
+        expectOneLineError(r, code: 64, ["--hidden 64,64 (the checkpoint has 32,32)", "--seed 3", "--batch-size 100",
+                                         "--optimizer adam", "--init he", "--shuffle every-epoch"])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+        // The same values as the checkpoint's are not a change.
+        let same = try await deriv8(try shortTraining(scratch, epochs: 2) + ["--resume", path, "--hidden", "32,32", "--seed", "0"],
+                                    scratch: scratch)
+        #expect(same.exited(0), "\(same)")
+    }
+
+    @Test("--save onto an existing file: exit 64 naming it and --force, the file unchanged; --force replaces it")
+    func saveRefusesOverwrite() async throws {
+        let scratch = try Scratch()
+        let path = scratch.sub("m.safetensors")
+        #expect(try await deriv8(try shortTraining(scratch) + ["--save", path], scratch: scratch).exited(0))
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        let again = try await deriv8(try shortTraining(scratch) + ["--save", path, "--seed", "1"], scratch: scratch)
+        expectOneLineError(again, code: 64, [path, "exists", "--force"])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before, "the refused run changed the file")
+        let forced = try await deriv8(try shortTraining(scratch) + ["--save", path, "--seed", "1", "--force"], scratch: scratch)
+        #expect(forced.exited(0), "\(forced)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) != before, "--force did not replace the file")
+    }
+
+    @Test("a checkpoint another run is writing is refused, naming the process that holds its lock")
+    func lockedCheckpoint() async throws {
+        let scratch = try Scratch()
+        let path = scratch.sub("m.safetensors")
+        let lockPath = path + ".lock"
+        let descriptor = open(lockPath, O_RDWR | O_CREAT, 0o644)
+        #expect(descriptor >= 0)
+        defer { close(descriptor) }
+        #expect(flock(descriptor, LOCK_EX | LOCK_NB) == 0)
+        _ = "4242\n".withCString { write(descriptor, $0, 5) }
+        let r = try await deriv8(try shortTraining(scratch) + ["--save", path], scratch: scratch)
+        expectOneLineError(r, code: 1, [path, "another run", "process 4242"])
+        #expect(!FileManager.default.fileExists(atPath: path), "the refused run wrote the checkpoint")
+        flock(descriptor, LOCK_UN)
+        let after = try await deriv8(try shortTraining(scratch) + ["--save", path], scratch: scratch)
+        #expect(after.exited(0), "once the lock is free the run saves: \(after)")
+    }
+
+    @Test("--momentum with an optimizer that has none is refused")
+    func momentumWithoutMomentum() async throws {
+        let scratch = try Scratch()
+        let r = try await deriv8(try shortTraining(scratch) + ["--momentum", "0.5"], scratch: scratch)
+        expectOneLineError(r, code: 64, ["--momentum", "sgd"])
+    }
+}
+
 // MARK: - 4. Divergence
 
 @Suite("command line: a diverging run stops with exit 1, one line, and keeps the last good checkpoint")
@@ -527,7 +611,7 @@ struct DivergenceTests {
         let good = try await deriv8(try shortTraining(scratch, train: 2000, test: 200) + ["--save", path], scratch: scratch)
         #expect(good.exited(0), "\(good)")
         let before = try Data(contentsOf: URL(fileURLWithPath: path))
-        let r = try await deriv8(try shortTraining(scratch, epochs: 2, train: 2000, test: 200) + ["--learning-rate", "1000", "--save", path],
+        let r = try await deriv8(try shortTraining(scratch, epochs: 2, train: 2000, test: 200) + ["--learning-rate", "1000", "--save", path, "--force"],
                                  timeout: 30, scratch: scratch)
         expectOneLineError(r, code: 1, ["diverged", "epoch 1", "smaller --learning-rate"])
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before, "the good checkpoint was changed")
