@@ -80,7 +80,8 @@ public enum SafeTensors {
         guard bytes.count >= 8 else { throw fail("\(bytes.count) bytes: too short for a safetensors file") }
         let headerLength = (0..<8).reduce(UInt64(0)) { $0 | UInt64(bytes[$1]) << (8 * UInt64($1)) }
         guard headerLength >= 2, headerLength <= UInt64(min(maximumHeaderBytes, bytes.count - 8)) else {
-            throw fail("header length \(headerLength) does not fit a \(bytes.count)-byte file")
+            // Text or another format read as a length is a huge number: say what the file is not.
+            throw fail("not a safetensors file: its first 8 bytes give a header length of \(headerLength), which does not fit a \(bytes.count)-byte file")
         }
         let headerEnd = 8 + Int(headerLength)
         let parsed: Any

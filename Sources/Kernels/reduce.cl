@@ -14,12 +14,20 @@ inline real group_sum(const real value, __local real* scratch, const int size) {
     return lid == 0 ? scratch[0] : (real)0;
 }
 
+// Halves `t` [2 · width] as a tree, t[i] = op(t[i], t[i + width]), until t[0] holds the result:
+// for a vector's lanes the same order as (v.lo op v.hi), then its halves again. Written on a
+// private array rather than with .lo / .hi: the compilers turn it into the same shuffles, and
+// Oclgrind's uninitialized-value checker misreads chained vector halves (docs/PORTABILITY.md).
+#define HALVING_TREE(t, width, op) \
+    for (int w_ = (width); w_ >= 1; w_ /= 2) for (int i_ = 0; i_ < w_; ++i_) t[i_] = op(t[i_], t[i_ + w_])
+inline real add_reals(const real a, const real b) { return a + b; }
+
 // The sum of a vector's 16 lanes, as a tree.
 inline real sum16(const real16 v) {
-    const real8 s8 = v.lo + v.hi;
-    const real4 s4 = s8.lo + s8.hi;
-    const real2 s2 = s4.lo + s4.hi;
-    return s2.lo + s2.hi;
+    real t[16];
+    vstore16(v, 0, t);
+    HALVING_TREE(t, 8, add_reals);
+    return t[0];
 }
 
 // column_sums: s[0, j] = Σ_i x[i, j]   x [rows, cols] -> s [1, cols]. One item per column.

@@ -90,12 +90,12 @@ inline void softmax_xent_small_row(__global const real* zi, __global const real*
         zr[j] = j < cols ? zi[j] : -INFINITY;
         yr[j] = j < cols ? yi[j] : (real)0;
     }
-    const real16 z16 = vload16(0, zr);
-    const real8 m8 = fmax(z16.lo, z16.hi);
-    const real4 m4 = fmax(m8.lo, m8.hi);
-    const real2 m2 = fmax(m4.lo, m4.hi);
-    const real largest = fmax(m2.lo, m2.hi);
-    const real16 e16 = exp(z16 - largest);
+    real m[SMALL_ROW];
+    #pragma unroll
+    for (int j = 0; j < SMALL_ROW; ++j) m[j] = zr[j];
+    HALVING_TREE(m, SMALL_ROW / 2, fmax);
+    const real largest = m[0];
+    const real16 e16 = exp(vload16(0, zr) - largest);
     vstore16(e16, 0, zr);
     const real sum = sum16(e16);
     int label = 0, predicted = 0;

@@ -21,10 +21,10 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var dataOptions: DataOptions
 
-    @Option(help: "Timed epochs after the warm-up.")
+    @Option(parsing: .unconditional, help: "Timed epochs after the warm-up.")
     var epochs = 10
 
-    @Option(help: "Examples per gradient step.")
+    @Option(parsing: .unconditional, help: "Examples per gradient step.")
     var batchSize = 500
 
     @Option(help: "Seed for the initial weights and the shuffle.")

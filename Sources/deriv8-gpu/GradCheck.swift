@@ -23,25 +23,25 @@ struct GradCheck: ParsableCommand {
 
     @OptionGroup var backendOptions: BackendOptions
 
-    @Option(help: "Input width.")
+    @Option(parsing: .unconditional, help: "Input width.")
     var inputs = 20
 
     @Option(help: ArgumentHelp("Hidden layer widths, comma-separated.", valueName: "n,n,..."))
     var hidden = LayerWidths(argument: "8,6")!
 
-    @Option(help: "Output classes.")
+    @Option(parsing: .unconditional, help: "Output classes.")
     var classes = 10
 
-    @Option(help: "Examples in the batch.")
+    @Option(parsing: .unconditional, help: "Examples in the batch.")
     var batchSize = 7
 
-    @Option(name: .customLong("lambda"), help: "L2 strength.")
+    @Option(name: .customLong("lambda"), parsing: .unconditional, help: "L2 strength.")
     var lambda = 0.01
 
-    @Option(help: "Finite-difference step (default 1e-7 in double, 3e-3 in float).")
+    @Option(parsing: .unconditional, help: "Finite-difference step (default 1e-7 in double, 3e-3 in float).")
     var epsilon: Double?
 
-    @Option(help: "Largest relative difference that passes (default 1e-7 in double, 2e-2 in float, for each parameter).")
+    @Option(parsing: .unconditional, help: "Largest relative difference that passes (default 1e-7 in double, 2e-2 in float, for each parameter).")
     var threshold: Double?
 
     @Option(help: "auto (double where the device has fp64, else float), double or float (the five-point stencil).")
@@ -57,7 +57,7 @@ struct GradCheck: ParsableCommand {
         if let epsilon { try positive(epsilon, "--epsilon") }
         if let threshold { try positive(threshold, "--threshold") }
         guard lambda >= 0, lambda.isFinite else { throw ValidationError("--lambda must be >= 0, got \(lambda)") }
-        guard inputs * hidden.widths.reduce(1, *) <= 1 << 22 else {
+        guard Double(inputs) * hidden.widths.reduce(1.0, { $0 * Double($1) }) <= Double(1 << 22) else {
             throw ValidationError("the network is too large to check numerically; use a few units per layer")
         }
     }

@@ -42,7 +42,7 @@ struct BackendOptions: ParsableArguments {
     @Option(help: "Where the math runs: auto (the first OpenCL GPU, else the CPU backend), opencl (any OpenCL device, PoCL included) or cpu.")
     var backend: BackendKind = .auto
 
-    @Option(help: ArgumentHelp("The OpenCL device to use, by the index `deriv8-gpu devices` shows.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("The OpenCL device to use, by the index `deriv8-gpu devices` shows.", valueName: "N"))
     var device: Int?
 
     @Option(help: ArgumentHelp("""
@@ -107,14 +107,15 @@ func firstLine(of error: Error) -> String {
     String(describing: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
 }
 
-/// A comma-separated list of positive integers, e.g. `32,32`.
+/// A comma-separated list of positive integers, e.g. `32,32` (each below 2³¹; the commands say
+/// what size of network they take).
 struct LayerWidths: ExpressibleByArgument, CustomStringConvertible {
     let widths: [Int]
 
     init?(argument: String) {
         let parts = argument.split(separator: ",", omittingEmptySubsequences: false)
         let widths = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parts.isEmpty, widths.count == parts.count, widths.allSatisfy({ $0 > 0 && $0 <= 1 << 16 }) else {
+        guard !parts.isEmpty, widths.count == parts.count, widths.allSatisfy({ $0 > 0 && $0 <= 1 << 31 }) else {
             return nil
         }
         self.widths = widths

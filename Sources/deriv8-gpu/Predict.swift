@@ -22,7 +22,7 @@ struct Predict: ParsableCommand {
     @Option(help: ArgumentHelp("A checkpoint written by `train --save`.", valueName: "path"))
     var model: String
 
-    @Option(help: ArgumentHelp("Test-set indices, comma-separated.", valueName: "i,j,..."))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Test-set indices, comma-separated.", valueName: "i,j,..."))
     var index: ImageIndices?
 
     @Option(help: ArgumentHelp("PGM files, comma-separated.", valueName: "file,..."))

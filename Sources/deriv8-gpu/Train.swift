@@ -23,25 +23,25 @@ struct Train: ParsableCommand {
 
     @OptionGroup var dataOptions: DataOptions
 
-    @Option(help: "Passes over the training set.")
+    @Option(parsing: .unconditional, help: "Passes over the training set.")
     var epochs = 20
 
-    @Option(help: "Examples per gradient step (default 500).")
+    @Option(parsing: .unconditional, help: "Examples per gradient step (default 500).")
     var batchSize: Int?
 
-    @Option(help: "Step size (default: 0.1, or 0.001 with --optimizer adam).")
+    @Option(parsing: .unconditional, help: "Step size (default: 0.1, or 0.001 with --optimizer adam).")
     var learningRate: Double?
 
     @Option(help: "Update rule: sgd (the reference, default), momentum or adam.")
     var optimizer: OptimizerKind?
 
-    @Option(help: "Momentum coefficient μ for --optimizer momentum (default 0.9).")
+    @Option(parsing: .unconditional, help: "Momentum coefficient μ for --optimizer momentum (default 0.9).")
     var momentum: Double?
 
     @Option(name: .customLong("init"), help: "Initial weights: uniform in [-0.5, 0.5] (the reference, default) or he (normal, variance 2/fan-in).")
     var initialization: Initialization?
 
-    @Option(name: .customLong("lambda"), help: "L2 strength: loss += λ/(2·batch) · Σ w² (default 0.01).")
+    @Option(name: .customLong("lambda"), parsing: .unconditional, help: "L2 strength: loss += λ/(2·batch) · Σ w² (default 0.01).")
     var lambda: Double?
 
     @Option(help: ArgumentHelp("Hidden layer widths, comma-separated (default 32,32).", valueName: "n,n,..."))
@@ -53,10 +53,10 @@ struct Train: ParsableCommand {
     @Option(help: "When to reshuffle the training set: once (the reference, default) or every-epoch.")
     var shuffle: ShufflePolicy?
 
-    @Option(help: ArgumentHelp("Use only the first N training examples.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Use only the first N training examples.", valueName: "N"))
     var trainLimit: Int?
 
-    @Option(help: ArgumentHelp("Use only the first N test examples.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Use only the first N test examples.", valueName: "N"))
     var testLimit: Int?
 
     @Option(help: ArgumentHelp("Folder that receives each run's config and metrics.", valueName: "dir"))
@@ -85,9 +85,10 @@ struct Train: ParsableCommand {
             guard lambda >= 0, lambda.isFinite else { throw ValidationError("--lambda must be >= 0, got \(lambda)") }
         }
         let widths = [784] + config.hidden + [10]
-        let weights = zip(widths, widths.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 }
+        // In Double: widths up to 2³¹ would overflow an Int sum.
+        let weights = zip(widths, widths.dropFirst()).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         guard weights <= 50_000_000 else {
-            throw ValidationError("--hidden \(config.hidden.map(String.init).joined(separator: ",")) gives \(weights) weights; the limit is 50 million (200 MB per copy)")
+            throw ValidationError("--hidden \(config.hidden.map(String.init).joined(separator: ",")) gives \(String(format: "%.0f", weights)) weights; the limit is 50 million (200 MB per copy)")
         }
         if let trainLimit { try positive(trainLimit, "--train-limit") }
         if let testLimit { try positive(testLimit, "--test-limit") }

@@ -299,7 +299,9 @@ struct UsageErrorTests {
         UsageCase(arguments: ["train", "--batch-size", "0"], phrases: ["--batch-size must be a positive integer, got 0"], train: true),
         UsageCase(arguments: ["train", "--hidden", "32,x"], phrases: ["'32,x'", "--hidden"], train: true),
         UsageCase(arguments: ["train", "--hidden", "0"], phrases: ["'0'", "--hidden"], train: true),
-        UsageCase(arguments: ["train", "--epochs", "-1"], phrases: ["--epochs"], train: true),
+        UsageCase(arguments: ["train", "--epochs", "-1"], phrases: ["--epochs must be a positive integer, got -1"], train: true),
+        UsageCase(arguments: ["train", "--hidden", "100000,100000"], phrases: ["--hidden 100000,100000 gives", "weights; the limit is 50 million"], train: true),
+        UsageCase(arguments: ["predict", "--model", "/nonexistent/m.safetensors", "--index", "-1"], phrases: ["--index"], train: false),
         UsageCase(arguments: ["train", "--epochs=-1"], phrases: ["--epochs must be a positive integer, got -1"], train: true),
         UsageCase(arguments: ["train", "--learning-rate", "nan"], phrases: ["--learning-rate must be a positive number"], train: true),
         UsageCase(arguments: ["train", "--data", "/nonexistent"], phrases: ["--data /nonexistent", "no such folder"], train: true),
@@ -763,6 +765,25 @@ extension InterruptionTests {
         try #require(started, "epoch 1 never finished: \(r)")
         #expect(r.exited(143), "SIGTERM was not acted on (still blocked?): \(r)")
         #expect(r.stderr.hasPrefix("deriv8-gpu: interrupted in epoch"), "\(r)")
+    }
+}
+
+extension InterruptionTests {
+    @Test("a second signal stops at once, with one line saying so, and exit 128 + that signal")
+    func secondSignal() async throws {
+        let scratch = try Scratch()
+        let run = try Running(["train", "--backend", "cpu", "--data", try CLI.requireData(), "--epochs", "50",
+                               "--results", scratch.sub("results")], scratch: scratch)
+        let started = await run.waitForStdout("epoch  1/50", timeout: 60)
+        // Two different signals: two of the same kind may arrive as one.
+        if started {
+            run.send(SIGINT)
+            run.send(SIGTERM)
+        }
+        let r = await run.finish(timeout: 10)
+        try #require(started, "epoch 1 never finished: \(r)")
+        #expect(r.exited(143), "\(r)")
+        #expect(r.stderrLines.count == 1 && r.stderr.hasPrefix("deriv8-gpu: second interrupt: stopping now"), "\(r)")
     }
 }
 

@@ -351,10 +351,14 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     /// whole column groups, and one more group for the bias gradient (see epilogue.cl).
     private func lanesColumns(_ k: Int) -> Int { ((k + sizes.columns - 1) / sizes.columns + 1) * sizes.columns }
 
-    /// `scratch`, grown to at least `bytes`.
+    /// `scratch`, grown to at least `bytes`. A new scratch buffer starts as zeros, written from
+    /// the host, like every tensor: no kernel ever sees memory nobody wrote, and Oclgrind's
+    /// uninitialized-value checker, which keeps a released buffer's bookkeeping for the next
+    /// buffer that gets its number, sees the whole buffer written (docs/PORTABILITY.md).
     private func scratchBuffer(_ scratch: inout CLBuffer?, bytes: Int) throws -> CLBuffer {
         if let buffer = scratch, buffer.byteCount >= bytes { return buffer }
-        let buffer = try CLBuffer(context: device.context, byteCount: bytes)
+        let zeros = [UInt8](repeating: 0, count: bytes)
+        let buffer = try zeros.withUnsafeBytes { try CLBuffer(context: device.context, byteCount: bytes, copying: $0.baseAddress) }
         scratch = buffer
         return buffer
     }
