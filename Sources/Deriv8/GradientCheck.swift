@@ -86,23 +86,27 @@ public struct GradientCheck {
 
         var results: [ParameterResult] = []
         var allNumeric: [Double] = [], allAnalytic: [Double] = []
-        for (p, (name, tensor)) in model.parameters.enumerated() {
-            var values = try backend.download(tensor)
+        // The parameters as host arrays, by group; each step writes its group whole.
+        let groups = model.namedGroups
+        var host = try groups.map { _, group in try group.parts.map { try backend.download($0) } }
+        for (p, (name, _)) in model.parameters.enumerated() {
+            let g = groups.firstIndex { $0.names.contains(name) }!, part = groups[g].names.firstIndex(of: name)!
+            let values = host[g][part]
             var numeric = [Double](repeating: 0, count: values.count)
             for i in values.indices {
                 let original = values[i]
                 /// J with this parameter moved by `steps` · ε.
                 func shifted(_ steps: Double) throws -> Double {
-                    values[i] = original + B.Element(steps * epsilon)
-                    try backend.upload(values, into: tensor)
+                    host[g][part][i] = original + B.Element(steps * epsilon)
+                    try backend.upload(host[g], into: groups[g].group)
                     return try loss(model, ws)
                 }
                 numeric[i] = fivePoint
                     ? (8 * (try shifted(1) - shifted(-1)) - (try shifted(2) - shifted(-2))) / (12 * epsilon)
                     : (try shifted(1) - shifted(-1)) / (2 * epsilon)
-                values[i] = original
+                host[g][part][i] = original
             }
-            try backend.upload(values, into: tensor)
+            try backend.upload(host[g], into: groups[g].group)
             results.append(ParameterResult(name: name, count: values.count,
                                            relativeDifference: relativeDifference(numeric, analytic[p])))
             allNumeric += numeric

@@ -49,13 +49,19 @@ public final class MLP<B: Backend> {
         self.biases = try backend.makeTensorGroup(MLP.biasShapes(sizes))
         w = self.weights.parts
         b = self.biases.parts
-        for (tensor, values) in zip(w + b, weights + biases) { try backend.upload(values, into: tensor) }
+        try backend.upload(weights, into: self.weights)
+        try backend.upload(biases, into: self.biases)
     }
 
     /// w[l]'s shape for each layer: [sizes[l+1], sizes[l]].
     public static func weightShapes(_ sizes: [Int]) -> [Shape] { (0..<(sizes.count - 1)).map { Shape(sizes[$0 + 1], sizes[$0]) } }
     /// b[l]'s shape for each layer: [1, sizes[l+1]].
     public static func biasShapes(_ sizes: [Int]) -> [Shape] { sizes.dropFirst().map { Shape(1, $0) } }
+
+    /// The parameter groups with their parts' names: (["w1", "w2", ...], weights), (["b1", ...], biases).
+    public var namedGroups: [(names: [String], group: TensorGroup<B>)] {
+        [((1...layerCount).map { "w\($0)" }, weights), ((1...layerCount).map { "b\($0)" }, biases)]
+    }
 
     /// Every parameter tensor, in the order w1, b1, w2, b2, ...
     public var parameters: [(name: String, tensor: Tensor<B>)] {

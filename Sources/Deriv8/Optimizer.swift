@@ -46,6 +46,16 @@ public final class Optimizer<B: Backend> {
     }
 
     /// The state's tensors with their checkpoint names: "momentum.w1", "adam.m.w1", "adam.v.w1", ...
+    /// The state's groups with their parts' names, as `namedState` names them.
+    public func namedStateGroups(_ model: MLP<B>) -> [(names: [String], group: TensorGroup<B>)] {
+        [("w", weightState), ("b", biasState)].flatMap { kind, groups in
+            groups.enumerated().map { index, group in
+                let prefix = config.kind == .momentum ? "momentum" : index == 0 ? "adam.m" : "adam.v"
+                return ((1...model.layerCount).map { "\(prefix).\(kind)\($0)" }, group)
+            }
+        }
+    }
+
     public func namedState(_ model: MLP<B>) -> [(name: String, tensor: Tensor<B>)] {
         (0..<model.layerCount).flatMap { l in
             [("w", weightState), ("b", biasState)].flatMap { kind, groups in

@@ -235,11 +235,14 @@ public final class Trainer<B: Backend> {
         guard let restored = SeededGenerator(state: checkpoint.generatorState) else {
             throw CheckpointMismatch("the checkpoint's generator state is invalid")
         }
-        for ((_, tensor), (_, values)) in zip(model.parameters, checkpoint.parameters) {
-            try backend.upload(values.map { B.Element($0) }, into: tensor)
-        }
-        for ((_, tensor), (_, values)) in zip(optimizer.namedState(model), checkpoint.optimizerState) {
-            try backend.upload(values.map { B.Element($0) }, into: tensor)
+        // Each group in one write (see Backend.upload(_:into group:)), its parts found by name.
+        let saved = Dictionary(checkpoint.parameters + checkpoint.optimizerState, uniquingKeysWith: { first, _ in first })
+        for (names, group) in model.namedGroups + optimizer.namedStateGroups(model) {
+            let values = try names.map { name in
+                guard let values = saved[name] else { throw CheckpointMismatch("the checkpoint has no tensor \(name)") }
+                return values.map { B.Element($0) }
+            }
+            try backend.upload(values, into: group)
         }
         optimizer.step = checkpoint.optimizerStep
         generator = restored

@@ -173,6 +173,24 @@ extension Backend {
         }
     }
 
+    /// Writes `values[i]` into `group.parts[i]` for every part, as one transfer of the whole
+    /// (the gaps between parts stay zero). Rather than a write per part at its offset: fewer
+    /// transfers, and Oclgrind's uninitialized-value checker mistracks host writes at an offset
+    /// (docs/PORTABILITY.md), which would bury real reports under false ones.
+    public func upload(_ values: [[Element]], into group: TensorGroup<Self>) throws {
+        guard values.count == group.parts.count else {
+            throw ShapeError("upload", "\(values.count) arrays for a group of \(group.parts.count) tensors")
+        }
+        var whole = [Element](repeating: 0, count: group.whole.count)
+        for (part, (offset, partValues)) in zip(group.parts, zip(group.offsets, values)) {
+            guard partValues.count == part.count else {
+                throw ShapeError("upload", "\(partValues.count) values for a tensor of shape \(part.shape)")
+            }
+            whole.replaceSubrange(offset..<(offset + partValues.count), with: partValues)
+        }
+        try upload(whole, into: group.whole)
+    }
+
     /// A new tensor holding `values` (row-major).
     public func makeTensor(_ shape: Shape, values: [Element]) throws -> Tensor<Self> {
         let t = try makeTensor(shape)

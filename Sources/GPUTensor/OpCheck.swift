@@ -385,18 +385,21 @@ public struct OpCheck {
     /// stats and, with gradients, the dz's.
     private func evaluateLayersAfterFirst<X: Backend>(_ c: Case, _ values: [[Double]], targets: Tensor<X>,
                                                       on be: X) throws -> [X.Element] {
-        func upload(_ values: [Double], into t: Tensor<X>) throws { try be.upload(values.map { X.Element($0) }, into: t) }
+        /// Each group written whole: `given` for its first parts, zeros for the rest.
+        func upload(_ given: [[Double]], into group: TensorGroup<X>) throws {
+            try be.upload(group.parts.enumerated().map { i, part in
+                i < given.count ? given[i].map { X.Element($0) } : [X.Element](repeating: 0, count: part.count)
+            }, into: group)
+        }
         let m = c.shapes[0].rows, later = c.shapes.count - 1
         // w[0] only has to exist: its shape [n1, 1] is never read.
         let weightShapes = [Shape(c.shapes[0].cols, 1)] + c.shapes.dropFirst()
         let weights = try be.makeTensorGroup(weightShapes), biases = try be.makeTensorGroup(weightShapes.map { Shape(1, $0.rows) })
-        for l in 1...later {
-            try upload(values[2 * l - 1], into: weights.parts[l])
-            try upload(values[2 * l], into: biases.parts[l])
-        }
+        try upload([[Double](repeating: 0, count: weightShapes[0].count)] + (1...later).map { values[2 * $0 - 1] }, into: weights)
+        try upload([[Double](repeating: 0, count: weightShapes[0].rows)] + (1...later).map { values[2 * $0] }, into: biases)
         let outputs = weightShapes.map { Shape(m, $0.rows) }
         let activations = try be.makeTensorGroup(Array(outputs.dropLast()))
-        try upload(values[0], into: activations.parts[0])
+        try upload([values[0]], into: activations)
         let logits = try be.makeTensor(outputs.last!), p = try be.makeTensor(outputs.last!)
         let stats = try be.makeTensor(Shape(2, 3))
         let dz = c.flag ? try be.makeTensorGroup(outputs) : nil

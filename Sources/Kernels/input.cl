@@ -53,18 +53,15 @@ __kernel void input_product(const int m, const int n, const int start,
             a0 += s0 * vload16(0, w0); a1 += s0 * vload16(1, w0);
         }
         const real16 lo = a0 + b0, hi = a1 + b1;
-        vstore8(epilogue8(lo.lo, flags, r, j0, n, 0, bias, bias), 0, out + j0);
-        vstore8(epilogue8(lo.hi, flags, r, j0 + 8, n, 0, bias, bias), 1, out + j0);
-        vstore8(epilogue8(hi.lo, flags, r, j0 + 16, n, 0, bias, bias), 2, out + j0);
-        vstore8(epilogue8(hi.hi, flags, r, j0 + 24, n, 0, bias, bias), 3, out + j0);
+        vstore16(epilogue16(lo, flags, r, j0, n, 0, bias, bias), 0, out + j0);
+        vstore16(epilogue16(hi, flags, r, j0 + 16, n, 0, bias, bias), 1, out + j0);
         return;
     }
     int j = j0;
     for (; j + 16 <= n; j += 16) {
         real16 acc = 0;
         for (int q = begin; q < end; ++q) acc += scale[values[q]] * vload16(0, wt + (size_t)columns[q] * n + j);
-        vstore8(epilogue8(acc.lo, flags, r, j, n, 0, bias, bias), 0, out + j);
-        vstore8(epilogue8(acc.hi, flags, r, j + 8, n, 0, bias, bias), 1, out + j);
+        vstore16(epilogue16(acc, flags, r, j, n, 0, bias, bias), 0, out + j);
     }
     for (; j < n; ++j) {
         real acc = 0;
