@@ -32,6 +32,7 @@ step() {
   local start=$SECONDS log
   log=$(mktemp)
   if "$@" > "$log" 2>&1; then status=pass; else status=FAIL; failed+=("$name"); fi
+  grep -E ' skipped: ' "$log" | sed 's/^/    /' || true   # a skipped test says so, with its reason
   tail -n 4 "$log" | sed 's/^/    /'
   echo "$status: $name ($((SECONDS - start)) s)"
   rm -f "$log"

@@ -579,6 +579,7 @@ struct SaveAndResumeTests {
         flock(descriptor, LOCK_UN)
         let after = try await deriv8(try shortTraining(scratch) + ["--save", path], scratch: scratch)
         #expect(after.exited(0), "once the lock is free the run saves: \(after)")
+        #expect(!FileManager.default.fileExists(atPath: lockPath), "the run left its lock file behind")
     }
 
     @Test("--momentum with an optimizer that has none is refused")
@@ -771,19 +772,32 @@ extension InterruptionTests {
 extension InterruptionTests {
     @Test("a second signal stops at once, with one line saying so, and exit 128 + that signal")
     func secondSignal() async throws {
-        let scratch = try Scratch()
-        let run = try Running(["train", "--backend", "cpu", "--data", try CLI.requireData(), "--epochs", "50",
-                               "--results", scratch.sub("results")], scratch: scratch)
-        let started = await run.waitForStdout("epoch  1/50", timeout: 60)
-        // Two different signals: two of the same kind may arrive as one.
-        if started {
-            run.send(SIGINT)
-            run.send(SIGTERM)
+        // The two signals are sent back to back; a run that finishes its first-signal exit before
+        // the second arrives has not seen a second signal, so up to three tries, and at least one
+        // must show the second signal's handling.
+        var outcomes: [Outcome] = []
+        for _ in 0..<3 {
+            let scratch = try Scratch()
+            let run = try Running(["train", "--backend", "cpu", "--data", try CLI.requireData(), "--epochs", "50",
+                                   "--results", scratch.sub("results")], scratch: scratch)
+            let started = await run.waitForStdout("epoch  1/50", timeout: 60)
+            // Two different signals: two of the same kind may arrive as one.
+            if started {
+                run.send(SIGINT)
+                run.send(SIGTERM)
+            }
+            let r = await run.finish(timeout: 10)
+            try #require(started, "epoch 1 never finished: \(r)")
+            outcomes.append(r)
+            if r.stderrLines.last?.hasPrefix("deriv8-gpu: second interrupt: stopping now") == true { break }
         }
-        let r = await run.finish(timeout: 10)
-        try #require(started, "epoch 1 never finished: \(r)")
-        #expect(r.exited(143), "\(r)")
-        #expect(r.stderrLines.count == 1 && r.stderr.hasPrefix("deriv8-gpu: second interrupt: stopping now"), "\(r)")
+        let r = try #require(outcomes.last)
+        // The exit code is 128 + whichever of the two was handled second; the first signal's line
+        // may already be out when the second arrives, the second's is last.
+        #expect(r.exited(130) || r.exited(143), "\(r)")
+        let lines = r.stderrLines
+        #expect(lines.last?.hasPrefix("deriv8-gpu: second interrupt: stopping now") == true, "\(outcomes)")
+        #expect(lines.count == 1 || (lines.count == 2 && lines[0].hasPrefix("deriv8-gpu: interrupted in epoch")), "\(r)")
     }
 }
 
