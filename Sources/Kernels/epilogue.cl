@@ -20,28 +20,21 @@ inline real epilogue(real c, const int flags, const int i, const int j, const in
     return c;
 }
 
-// The same for the sixteen elements C[i, j .. j+15], for input_product (whole vectors: taking a
-// 16-wide vector's .hi half, Oclgrind's uninitialized-value checker loses track of it).
-inline real16 epilogue16(real16 c, const int flags, const int i, const int j, const int N, const real alpha,
-                         __global const real* D, __global const real* v) {
-    const size_t at = (size_t)i * N + j;
-    if (flags & EPI_BIAS) c += vload16(0, v + j);
-    if (flags & EPI_ADD) c += alpha * vload16(0, D + at);
-    if (flags & EPI_RELU) c = select((real16)0, c, c > (real16)0);
-    if (flags & EPI_MASK) c = select((real16)0, c, vload16(0, D + at) > (real16)0);
-    return c;
+// The same for the W elements C[i, j .. j+W-1] in one vector: epilogue8 for matmul_rows,
+// epilogue16 for input_product (whole 16-wide vectors: taking a 16-wide vector's .hi half,
+// Oclgrind's uninitialized-value checker loses track of it).
+#define DEFINE_VECTOR_EPILOGUE(W) \
+inline real##W epilogue##W(real##W c, const int flags, const int i, const int j, const int N, const real alpha, \
+                           __global const real* D, __global const real* v) { \
+    const size_t at = (size_t)i * N + j; \
+    if (flags & EPI_BIAS) c += vload##W(0, v + j); \
+    if (flags & EPI_ADD) c += alpha * vload##W(0, D + at); \
+    if (flags & EPI_RELU) c = select((real##W)0, c, c > (real##W)0); \
+    if (flags & EPI_MASK) c = select((real##W)0, c, vload##W(0, D + at) > (real##W)0); \
+    return c; \
 }
-
-// The same for the eight elements C[i, j .. j+7], for the vectorised kernels.
-inline real8 epilogue8(real8 c, const int flags, const int i, const int j, const int N, const real alpha,
-                       __global const real* D, __global const real* v) {
-    const size_t at = (size_t)i * N + j;
-    if (flags & EPI_BIAS) c += vload8(0, v + j);
-    if (flags & EPI_ADD) c += alpha * vload8(0, D + at);
-    if (flags & EPI_RELU) c = select((real8)0, c, c > (real8)0);
-    if (flags & EPI_MASK) c = select((real8)0, c, vload8(0, D + at) > (real8)0);
-    return c;
-}
+DEFINE_VECTOR_EPILOGUE(8)
+DEFINE_VECTOR_EPILOGUE(16)
 
 // The lane reductions of the *_lanes kernels (work-groups of LANE_COLUMNS x LANES items):
 // returns, to the items of lane 0, their column's sum over the lanes, added in lane order
