@@ -42,19 +42,20 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        try backendOptions.run(BenchJob(command: self))
+        try backendOptions.run(BenchJob(command: self, data: try dataOptions.resolve().folder))
     }
 }
 
 struct BenchJob: BackendJob {
     let command: Bench
+    let data: String
 
     func run<B: Backend>(on backend: B) throws {
         let clock = ContinuousClock()
         // Loading is timed on its own; the trainer loads its own copy, so this one is dropped at once.
         let (loadSeconds, density) = try { () throws -> (Double, (train: Double, test: Double)) in
             let loadStart = clock.now
-            let data = try MNIST.load(from: command.dataOptions.folder)
+            let data = try MNIST.load(from: data)
             return (seconds(clock.now - loadStart), (nonZeroFraction(data.train), nonZeroFraction(data.test)))
         }()
         var config = TrainingConfig()
@@ -66,7 +67,7 @@ struct BenchJob: BackendJob {
             guard let profiler else { throw ValidationError("--profile: the \(backend.name) backend cannot time its ops") }
             profiler.setProfiling(true)
         }
-        let trainer = try makeTrainer(backend: backend, config: config, data: command.dataOptions.folder, trainLimit: nil, testLimit: nil)
+        let trainer = try makeTrainer(backend: backend, config: config, data: data, trainLimit: nil, testLimit: nil)
         let (trainCount, testCount) = (trainer.trainSet.count, trainer.testSet.count)
         try backend.synchronize()
         let setupSeconds = seconds(clock.now - setupStart)

@@ -18,21 +18,33 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let checkpoint = try Checkpoint.read(model)
-        try backendOptions.run(EvalJob(command: self, checkpoint: checkpoint))
+        let (dataset, data) = try dataOptions.resolve(recorded: checkpoint.dataset)
+        warnIfOtherDataset(dataset, checkpoint: checkpoint, model: model)
+        try backendOptions.run(EvalJob(command: self, checkpoint: checkpoint, dataset: dataset, data: data))
+    }
+}
+
+/// A note on stderr when a model is run on another data set than the one it was trained on (the
+/// shapes are checked when the data is loaded).
+func warnIfOtherDataset(_ dataset: DatasetKind, checkpoint: Checkpoint, model: String) {
+    if dataset.rawValue != checkpoint.dataset {
+        printError("note: \(model) was trained on \(checkpoint.dataset); using \(dataset.rawValue), as asked")
     }
 }
 
 struct EvalJob: BackendJob {
     let command: Eval
     let checkpoint: Checkpoint
+    let dataset: DatasetKind
+    let data: String
 
     func run<B: Backend>(on backend: B) throws {
-        let test = try MNIST.load(from: command.dataOptions.folder).test
+        let test = try MNIST.load(from: data).test
         guard test.features == checkpoint.sizes[0] else {
             throw ValidationError("\(command.model) expects \(checkpoint.sizes[0]) inputs; the test images have \(test.features)")
         }
         let matrix = try Predictor(checkpoint: checkpoint, backend: backend).evaluate(test)
-        let names = command.dataOptions.dataset.classNames
+        let names = dataset.classNames
         let classes = matrix.counts.indices
         if command.json {
             let encoder = JSONEncoder()

@@ -144,20 +144,23 @@ func positive(_ value: Double, _ flag: String) throws {
 
 /// Which data set, and where its four IDX files are.
 struct DataOptions: ParsableArguments {
-    @Option(help: "The data set: mnist, or fashion-mnist (Debian's dataset-fashion-mnist package).")
-    var dataset: DatasetKind = .mnist
+    @Option(help: "The data set: mnist, or fashion-mnist (Debian's dataset-fashion-mnist package). Default: mnist for a new run; the checkpoint's for eval, predict and train --resume.")
+    var dataset: DatasetKind?
 
     @Option(help: ArgumentHelp("Folder with the four IDX files, .gz or raw (default: datasets/mnist, or /usr/share/datasets/fashion-mnist).", valueName: "dir"))
     var data: String?
 
-    var folder: String { data ?? dataset.defaultFolder }
-
-    func validate() throws {
+    /// The data set to use, --dataset or else `recorded` (a checkpoint's) or else MNIST, and its
+    /// folder, which must exist. Called when the data is needed, after every flag was checked.
+    func resolve(recorded: String? = nil) throws -> (kind: DatasetKind, folder: String) {
+        let kind = dataset ?? recorded.flatMap(DatasetKind.init(rawValue:)) ?? .mnist
+        let folder = data ?? kind.defaultFolder
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-            let fix = dataset == .mnist ? "run `make datasets`" : "install Debian's dataset-fashion-mnist"
+            let fix = kind == .mnist ? "run `make datasets`" : "install Debian's dataset-fashion-mnist"
             throw ValidationError("--data \(folder): no such folder (\(fix), or pass --data DIR)")
         }
+        return (kind, folder)
     }
 }
 

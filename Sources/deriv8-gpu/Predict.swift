@@ -7,9 +7,12 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Classify test-set images or 28x28 PGM files with a saved model.",
         discussion: """
-            Prints each image as text, the predicted class and the three most probable classes.
-            PGM files (binary P5 or plain P2) must be 28x28 grayscale with the digit light on a \
-            dark background, as in MNIST; --invert flips dark-on-light drawings.
+            Prints each image as text, the predicted class and the three most probable classes \
+            (with --json, one JSON object per image instead). --index reads the test set of the \
+            checkpoint's data set (or --dataset/--data); --image needs no data set. PGM files \
+            (binary P5 or plain P2) must be 28x28 grayscale with the digit light on a dark \
+            background, as in MNIST; --invert flips dark-on-light drawings. Class names are the \
+            data set's (Fashion-MNIST's clothing names for a Fashion-MNIST model).
 
             Examples:
               deriv8-gpu predict --model model.safetensors --index 0,1,2
@@ -31,15 +34,22 @@ struct Predict: ParsableCommand {
     @Flag(help: "Invert PGM images (for dark strokes on a light background).")
     var invert = false
 
+    @Flag(help: "Print one JSON object per image (title, true label, predicted class, every probability) and nothing else.")
+    var json = false
+
     func validate() throws {
         guard (index == nil) != (image == nil) else { throw ValidationError("give either --index or --image") }
     }
 
     func run() throws {
         let checkpoint = try Checkpoint.read(model)
+        var dataset = dataOptions.dataset ?? DatasetKind(rawValue: checkpoint.dataset) ?? .mnist
         var pixels: [UInt8] = [], labels: [UInt8?] = [], titles: [String] = []
         if let index {
-            let test = try MNIST.load(from: dataOptions.folder).test
+            let (kind, data) = try dataOptions.resolve(recorded: checkpoint.dataset)
+            dataset = kind
+            warnIfOtherDataset(kind, checkpoint: checkpoint, model: model)
+            let test = try MNIST.load(from: data).test
             for i in index.values {
                 guard i < test.count else { throw ValidationError("--index \(i) is outside the test set's \(test.count) images") }
                 pixels += test.pixels[(i * test.features)..<((i + 1) * test.features)]
@@ -57,8 +67,8 @@ struct Predict: ParsableCommand {
                 titles.append(path)
             }
         }
-        try backendOptions.run(PredictJob(checkpoint: checkpoint, names: dataOptions.dataset.classNames,
-                                          pixels: pixels, labels: labels, titles: titles))
+        try backendOptions.run(PredictJob(checkpoint: checkpoint, names: dataset.classNames,
+                                          pixels: pixels, labels: labels, titles: titles, json: json))
     }
 }
 
@@ -68,10 +78,31 @@ struct PredictJob: BackendJob {
     let pixels: [UInt8]
     let labels: [UInt8?]
     let titles: [String]
+    let json: Bool
+
+    /// What `predict --json` prints for one image.
+    struct Prediction: Encodable {
+        let image: String
+        let trueClass: Int?, trueName: String?
+        let predicted: Int, predictedName: String
+        let probabilities: [Double]
+    }
 
     func run<B: Backend>(on backend: B) throws {
         let features = checkpoint.sizes[0]
         let all = try Predictor(checkpoint: checkpoint, backend: backend).probabilities(pixels: pixels, count: titles.count)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            encoder.outputFormatting = [.sortedKeys]
+            for (n, probs) in all.enumerated() {
+                let best = probs.indices.max { probs[$0] < probs[$1] || (probs[$0] == probs[$1] && $0 > $1) }!
+                let prediction = Prediction(image: titles[n], trueClass: labels[n].map(Int.init), trueName: labels[n].map { names[Int($0)] },
+                                            predicted: best, predictedName: names[best], probabilities: probs)
+                print(String(decoding: try encoder.encode(prediction), as: UTF8.self))
+            }
+            return
+        }
         for (n, probs) in all.enumerated() {
             print(titles[n])
             let side = Int(Double(features).squareRoot())

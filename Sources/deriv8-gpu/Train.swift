@@ -154,10 +154,10 @@ struct Train: ParsableCommand {
         var checkpoint: Checkpoint?
         if let resume {
             let saved = try Checkpoint.read(resume)
-            guard saved.dataset == dataOptions.dataset.rawValue else {
-                throw ValidationError("\(resume) was trained on \(saved.dataset); pass --dataset \(saved.dataset)")
+            var conflicts = conflicts(with: saved.config)
+            if let dataset = dataOptions.dataset, dataset.rawValue != saved.dataset {
+                conflicts.append("--dataset \(dataset.rawValue) (the checkpoint has \(saved.dataset))")
             }
-            let conflicts = conflicts(with: saved.config)
             guard conflicts.isEmpty else {
                 throw ValidationError("--resume \(resume) cannot change what the checkpoint fixed: \(conflicts.joined(separator: "; ")); drop those flags, or start a new run")
             }
@@ -167,13 +167,14 @@ struct Train: ParsableCommand {
         if momentum != nil && optimizerKind != .momentum {
             throw ValidationError("--momentum applies to --optimizer momentum only; this run uses \(optimizerKind.rawValue)")
         }
+        let (dataset, data) = try dataOptions.resolve(recorded: checkpoint?.dataset)
         var lock: CheckpointLock?
         if let savePath {
             try refuseOverwrite(savePath)
             lock = try CheckpointLock(savePath)
         }
         try withExtendedLifetime(lock) {
-            try backendOptions.run(TrainingJob(command: self, checkpoint: checkpoint))
+            try backendOptions.run(TrainingJob(command: self, checkpoint: checkpoint, data: data, dataset: dataset.rawValue))
         }
     }
 
@@ -213,10 +214,13 @@ struct SaveFolderError: Error, CustomStringConvertible {
 struct TrainingJob: BackendJob {
     let command: Train
     let checkpoint: Checkpoint?
+    /// The data's folder, and the data set's name (recorded in checkpoints).
+    let data: String
+    let dataset: String
 
     func run<B: Backend>(on backend: B) throws {
         let (config, changes) = checkpoint.map { command.resumedConfig($0.config) } ?? (command.config, [])
-        let (data, epochs) = (command.dataOptions.folder, command.epochs)
+        let epochs = command.epochs
         let (batchSize, learningRate, lambda) = (config.batchSize, config.learningRate, config.lambda)
         let (shuffle, seed, results, json) = (config.shuffle, config.seed, command.results, command.json)
         let trainer = try makeTrainer(backend: backend, config: config, data: data,
@@ -241,7 +245,6 @@ struct TrainingJob: BackendJob {
         if trainer.epochsDone >= epochs {
             printError("note: \(command.resume ?? "") already holds \(trainer.epochsDone) epochs; ask for more with --epochs")
         }
-        let dataset = command.dataOptions.dataset.rawValue
         Signals.install()
         trainer.stopRequested = { Signals.received != 0 }
         do {

@@ -582,6 +582,35 @@ struct SaveAndResumeTests {
         #expect(!FileManager.default.fileExists(atPath: lockPath), "the run left its lock file behind")
     }
 
+    @Test("eval, predict and --resume use the checkpoint's data set; another one only when asked, with a note; predict --image needs none")
+    func checkpointsKnowTheirData() async throws {
+        let scratch = try Scratch()
+        let fashion = "/usr/share/datasets/fashion-mnist"   // Debian's dataset-fashion-mnist (make packages)
+        try #require(FileManager.default.fileExists(atPath: fashion), "install dataset-fashion-mnist (make packages)")
+        let path = scratch.sub("f.safetensors")
+        let train = try await deriv8(["train", "--backend", "cpu", "--dataset", "fashion-mnist", "--epochs", "1", "--train-limit", "1000",
+                                      "--test-limit", "100", "--save", path, "--results", scratch.sub("results")], scratch: scratch)
+        #expect(train.exited(0), "\(train)")
+        let eval = try await deriv8(["eval", "--backend", "cpu", "--model", path], scratch: scratch)
+        #expect(eval.exited(0) && eval.stderr.isEmpty, "\(eval)")
+        #expect(eval.stdout.contains("Ankle boot"), "eval did not use Fashion-MNIST's classes: \(eval)")
+        let other = try await deriv8(["eval", "--backend", "cpu", "--model", path, "--dataset", "mnist", "--data", try CLI.requireData()],
+                                     scratch: scratch)
+        #expect(other.exited(0), "\(other)")
+        #expect(other.stderr.contains("was trained on fashion-mnist; using mnist"), "\(other)")
+        let predict = try await deriv8(["predict", "--backend", "cpu", "--model", path, "--index", "0", "--json"], scratch: scratch)
+        #expect(predict.exited(0), "\(predict)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(predict.stdout.utf8)) as? [String: Any], "\(predict)")
+        #expect(object["true_name"] as? String == "Ankle boot", "\(predict)")   // Fashion-MNIST's first test image
+        let image = scratch.sub("blank.pgm")
+        try write(Array("P5\n28 28\n255\n".utf8) + Array(repeating: 0, count: 784), to: image)
+        let fromImage = try await deriv8(["predict", "--backend", "cpu", "--model", path, "--image", image, "--data", "/nonexistent"],
+                                         scratch: scratch)
+        #expect(fromImage.exited(0), "predict --image looked for a data set: \(fromImage)")
+        let resumed = try await deriv8(try shortTraining(scratch, epochs: 2) + ["--resume", path, "--dataset", "mnist"], scratch: scratch)
+        expectOneLineError(resumed, code: 64, ["--dataset mnist (the checkpoint has fashion-mnist)"])
+    }
+
     @Test("--momentum with an optimizer that has none is refused")
     func momentumWithoutMomentum() async throws {
         let scratch = try Scratch()
