@@ -241,6 +241,9 @@ struct TrainingJob: BackendJob {
         if let resume = command.resume { header.append(("resumed", "\(resume) after epoch \(trainer.epochsDone)")) }
         if let save = command.savePath { header.append(("saving", save)) }
         if !changes.isEmpty { header.append(("changed", changes.joined(separator: ", "))) }
+        if batchSize > train.count {
+            header.append(("note", "batch \(batchSize) is more than the \(train.count) training examples: each step uses all of them"))
+        }
         out.header(header)
         if trainer.epochsDone >= epochs {
             printError("note: \(command.resume ?? "") already holds \(trainer.epochsDone) epochs; ask for more with --epochs")

@@ -611,6 +611,14 @@ struct SaveAndResumeTests {
         expectOneLineError(resumed, code: 64, ["--dataset mnist (the checkpoint has fashion-mnist)"])
     }
 
+    @Test("a batch larger than the training set is said in the header, not silently capped")
+    func batchLargerThanTrainingSet() async throws {
+        let scratch = try Scratch()
+        let r = try await deriv8(try shortTraining(scratch) + ["--batch-size", "5000"], scratch: scratch)
+        #expect(r.exited(0), "\(r)")
+        #expect(r.stdout.contains("note      batch 5000 is more than the 1000 training examples: each step uses all of them"), "\(r)")
+    }
+
     @Test("--momentum with an optimizer that has none is refused")
     func momentumWithoutMomentum() async throws {
         let scratch = try Scratch()
