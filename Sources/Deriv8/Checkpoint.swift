@@ -27,6 +27,9 @@ public struct Checkpoint: Sendable {
     public var optimizerState: [(name: String, values: [Float])]
     public var generatorState: [UInt64]
     public var trainOrder: [Int32]
+    /// The results folder of the run that wrote it (metadata `results_folder`), so that a resumed
+    /// run continues the same metrics.csv and plot; nil when unknown.
+    public var resultsFolder: String? = nil
 
     public var architecture: String { sizes.map(String.init).joined(separator: "-") }
 
@@ -67,7 +70,7 @@ public struct Checkpoint: Sendable {
             "batch": String(batch),
             "optimizer_step": String(optimizerStep),
             "rng_state": generatorState.map { String($0, radix: 16) }.joined(separator: ","),
-        ]
+        ].merging(resultsFolder.map { ["results_folder": $0] } ?? [:]) { first, _ in first }
         return try SafeTensors.encode(tensors, metadata: metadata)
     }
 
@@ -138,7 +141,7 @@ public struct Checkpoint: Sendable {
         }
         return Checkpoint(sizes: sizes, config: config, dataset: metadata["dataset"] ?? "mnist", epoch: epoch, batch: batch,
                           parameters: parameters, optimizerStep: step, optimizerState: state,
-                          generatorState: words, trainOrder: order)
+                          generatorState: words, trainOrder: order, resultsFolder: metadata["results_folder"])
     }
 }
 

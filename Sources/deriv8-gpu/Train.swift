@@ -227,9 +227,19 @@ struct TrainingJob: BackendJob {
                                       trainLimit: command.trainLimit, testLimit: command.testLimit)
         if let checkpoint { try trainer.restore(checkpoint) }
         let (train, test) = (trainer.trainSet, trainer.testSet)
-        let record = try RunRecord(directory: results, backend: backend.name, device: backend.deviceDescription,
-                                   config: config, trainCount: train.count, testCount: test.count,
-                                   dataDirectory: data)
+        let record = try checkpoint.map { saved in
+            // A resumed run continues its results folder, where it still is.
+            try RunRecord(continuing: saved.resultsFolder, resumed: .init(checkpoint: command.resume ?? "", afterEpoch: saved.epoch),
+                          directory: results, backend: backend.name, device: backend.deviceDescription, config: config,
+                          trainCount: train.count, testCount: test.count, dataDirectory: data)
+        } ?? RunRecord(directory: results, backend: backend.name, device: backend.deviceDescription,
+                       config: config, trainCount: train.count, testCount: test.count, dataDirectory: data)
+        /// The checkpoint of the run as it stands, knowing its results folder.
+        func currentCheckpoint() throws -> Checkpoint {
+            var current = try trainer.checkpoint(dataset: dataset)
+            current.resultsFolder = record.folder.path
+            return current
+        }
         var out = EpochPrinter(json: json, backend: backend.name, epochs: epochs)
         var header: [(String, String)] = [
             ("backend", backend.deviceDescription),
@@ -255,7 +265,7 @@ struct TrainingJob: BackendJob {
                 // Without a progress line the batches' statistics are read once per epoch: no wait per batch.
                 let result = try trainer.runEpoch(progress: out.showProgress ? { out.progress($0) } : nil)
                 try record.append(result)
-                if let save = command.savePath { try trainer.checkpoint(dataset: dataset).write(to: save) }
+                if let save = command.savePath { try currentCheckpoint().write(to: save) }
                 out.epoch(result)
                 if Signals.received != 0 && trainer.epochsDone < epochs {
                     throw TrainingInterrupted(epoch: trainer.epochsDone, batch: trainer.batchesPerEpoch,
@@ -266,7 +276,7 @@ struct TrainingJob: BackendJob {
             out.clearProgress()
             var message = "deriv8-gpu: \(stop)"
             if let save = command.savePath {
-                try trainer.checkpoint(dataset: dataset).write(to: save)
+                try currentCheckpoint().write(to: save)
                 message += "; saved \(save): continue with --resume \(save)"
             } else {
                 message += "; nothing saved (pass --save PATH to keep interrupted runs)"

@@ -611,6 +611,32 @@ struct SaveAndResumeTests {
         expectOneLineError(resumed, code: 64, ["--dataset mnist (the checkpoint has fashion-mnist)"])
     }
 
+    @Test("a resumed run continues its results folder (metrics.csv holds every epoch); if that is gone, a new one records resumed_from")
+    func resumeContinuesResults() async throws {
+        let scratch = try Scratch()
+        let path = scratch.sub("m.safetensors"), results = scratch.sub("results")
+        #expect(try await deriv8(try shortTraining(scratch, epochs: 2) + ["--save", path], scratch: scratch).exited(0))
+        let folders = try FileManager.default.contentsOfDirectory(atPath: results)
+        try #require(folders.count == 1, "\(folders)")
+        let resumed = try await deriv8(try shortTraining(scratch, epochs: 3) + ["--resume", path], scratch: scratch)
+        #expect(resumed.exited(0), "\(resumed)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: results) == folders, "the resumed run made another folder")
+        let metrics = try String(contentsOfFile: "\(results)/\(folders[0])/metrics.csv", encoding: .utf8)
+        #expect(metrics.split(separator: "\n").dropFirst().map { $0.prefix(2) } == ["1,", "2,", "3,"], "\(metrics)")
+        let config = try String(contentsOfFile: "\(results)/\(folders[0])/config.json", encoding: .utf8)
+        #expect(config.contains("\"resumed_from\"") && config.contains("\"epochs\" : 3"), "\(config)")
+
+        try FileManager.default.removeItem(atPath: results)
+        let again = try await deriv8(try shortTraining(scratch, epochs: 4) + ["--resume", path], scratch: scratch)
+        #expect(again.exited(0), "\(again)")
+        let fresh = try FileManager.default.contentsOfDirectory(atPath: results)
+        try #require(fresh.count == 1, "\(fresh)")
+        let freshMetrics = try String(contentsOfFile: "\(results)/\(fresh[0])/metrics.csv", encoding: .utf8)
+        #expect(freshMetrics.split(separator: "\n").dropFirst().map { $0.prefix(2) } == ["4,"], "\(freshMetrics)")
+        let freshConfig = try String(contentsOfFile: "\(results)/\(fresh[0])/config.json", encoding: .utf8)
+        #expect(freshConfig.contains("\"after_epoch\" : 3"), "\(freshConfig)")
+    }
+
     @Test("a batch larger than the training set is said in the header, not silently capped")
     func batchLargerThanTrainingSet() async throws {
         let scratch = try Scratch()
