@@ -1,6 +1,6 @@
 import Foundation
 
-/// An SVG chart of a run: training loss per epoch, and train and test accuracy per epoch.
+/// An SVG chart of a run: train and test loss per epoch, and train and test accuracy per epoch.
 ///
 /// Two panels side by side, each scaled to its own data so that late-epoch changes stay visible.
 /// Non-finite values (a diverged run's NaN or infinite loss) are left out of the lines rather than
@@ -15,8 +15,9 @@ public enum TrainingPlot {
             return canvas.document()
         }
         let epochs = results.map { Double($0.epoch) }
-        drawPanel(on: &canvas, left: 0, title: "training loss", yTitle: "loss", epochs: epochs,
-                  series: [Series(name: "train", color: Style.trainColor, values: results.map(\.trainLoss))])
+        drawPanel(on: &canvas, left: 0, title: "loss", yTitle: "loss", epochs: epochs,
+                  series: [Series(name: "train", color: Style.trainColor, values: results.map(\.trainLoss)),
+                           Series(name: "test", color: Style.testColor, values: results.map(\.testLoss))])
         drawPanel(on: &canvas, left: Layout.panelWidth, title: "accuracy (%)", yTitle: "accuracy %", epochs: epochs,
                   series: [Series(name: "train", color: Style.trainColor, values: results.map { $0.trainAccuracy * 100 }),
                            Series(name: "test", color: Style.testColor, values: results.map { $0.testAccuracy * 100 })])

@@ -11,6 +11,19 @@ public final class RunRecord {
 
     public static let csvHeader = "epoch,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,eval_seconds"
 
+    /// What config.json records about how the run was started: the command line, the data set's
+    /// name and the checkpoint it saves to.
+    public struct Provenance: Encodable, Sendable {
+        public let command: [String]
+        public let dataset: String
+        public let save: String?
+        public init(command: [String], dataset: String, save: String?) {
+            self.command = command
+            self.dataset = dataset
+            self.save = save
+        }
+    }
+
     /// Where a resumed run came from: the checkpoint and the epochs it held.
     public struct Resumption: Encodable, Sendable {
         public let checkpoint: String
@@ -26,24 +39,25 @@ public final class RunRecord {
     /// the plot hold every epoch; otherwise a new folder whose config.json records where the run
     /// was resumed from. Either way config.json is rewritten with this run's configuration.
     public convenience init(continuing existing: String?, resumed: Resumption, directory: String, backend: String, device: String,
-                            config: TrainingConfig, trainCount: Int, testCount: Int, dataDirectory: String) throws {
+                            config: TrainingConfig, trainCount: Int, testCount: Int, dataDirectory: String,
+                            provenance: Provenance? = nil) throws {
         if let existing, let earlier = Self.readMetrics(URL(fileURLWithPath: existing).appendingPathComponent("metrics.csv")) {
             try self.init(folder: URL(fileURLWithPath: existing), backend: backend, device: device, config: config, trainCount: trainCount,
-                          testCount: testCount, dataDirectory: dataDirectory, resumed: resumed,
+                          testCount: testCount, dataDirectory: dataDirectory, provenance: provenance, resumed: resumed,
                           earlier: earlier.filter { $0.epoch <= resumed.afterEpoch })
         } else {
             try self.init(folder: try Self.newFolder(directory: directory, backend: backend, seed: config.seed), backend: backend,
                           device: device, config: config, trainCount: trainCount, testCount: testCount,
-                          dataDirectory: dataDirectory, resumed: resumed, earlier: [])
+                          dataDirectory: dataDirectory, provenance: provenance, resumed: resumed, earlier: [])
         }
     }
 
     /// Creates `directory/<UTC time>-<backend>-seed<seed>/` and writes the configuration there.
     public convenience init(directory: String, backend: String, device: String, config: TrainingConfig,
-                            trainCount: Int, testCount: Int, dataDirectory: String) throws {
+                            trainCount: Int, testCount: Int, dataDirectory: String, provenance: Provenance? = nil) throws {
         try self.init(folder: try Self.newFolder(directory: directory, backend: backend, seed: config.seed), backend: backend,
                       device: device, config: config, trainCount: trainCount, testCount: testCount,
-                      dataDirectory: dataDirectory, resumed: nil, earlier: [])
+                      dataDirectory: dataDirectory, provenance: provenance, resumed: nil, earlier: [])
     }
 
     /// A new, empty run folder under `directory`.
@@ -60,7 +74,7 @@ public final class RunRecord {
     }
 
     private init(folder: URL, backend: String, device: String, config: TrainingConfig, trainCount: Int, testCount: Int,
-                 dataDirectory: String, resumed: Resumption?, earlier: [EpochResult]) throws {
+                 dataDirectory: String, provenance: Provenance?, resumed: Resumption?, earlier: [EpochResult]) throws {
         self.folder = folder
         title = "\(folder.lastPathComponent): hidden \(config.hidden.map(String.init).joined(separator: ",")), \(config.optimizer.kind.rawValue), lr \(config.learningRate), batch \(config.batchSize)"
 
@@ -68,13 +82,15 @@ public final class RunRecord {
             let backend: String, device: String, data: String
             let trainExamples: Int, testExamples: Int
             let config: TrainingConfig
+            let command: [String]?, dataset: String?, save: String?
             let resumedFrom: Resumption?
         }
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let json = try encoder.encode(Record(backend: backend, device: device, data: dataDirectory,
                                              trainExamples: trainCount, testExamples: testCount, config: config,
+                                             command: provenance?.command, dataset: provenance?.dataset, save: provenance?.save,
                                              resumedFrom: resumed))
         try json.write(to: folder.appendingPathComponent("config.json"), options: .atomic)
         for result in earlier { rows.append(Self.row(result)); results.append(result) }

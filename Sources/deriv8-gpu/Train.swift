@@ -227,13 +227,14 @@ struct TrainingJob: BackendJob {
                                       trainLimit: command.trainLimit, testLimit: command.testLimit)
         if let checkpoint { try trainer.restore(checkpoint) }
         let (train, test) = (trainer.trainSet, trainer.testSet)
+        let provenance = RunRecord.Provenance(command: CommandLine.arguments, dataset: dataset, save: command.savePath)
         let record = try checkpoint.map { saved in
             // A resumed run continues its results folder, where it still is.
             try RunRecord(continuing: saved.resultsFolder, resumed: .init(checkpoint: command.resume ?? "", afterEpoch: saved.epoch),
                           directory: results, backend: backend.name, device: backend.deviceDescription, config: config,
-                          trainCount: train.count, testCount: test.count, dataDirectory: data)
+                          trainCount: train.count, testCount: test.count, dataDirectory: data, provenance: provenance)
         } ?? RunRecord(directory: results, backend: backend.name, device: backend.deviceDescription,
-                       config: config, trainCount: train.count, testCount: test.count, dataDirectory: data)
+                       config: config, trainCount: train.count, testCount: test.count, dataDirectory: data, provenance: provenance)
         /// The checkpoint of the run as it stands, knowing its results folder.
         func currentCheckpoint() throws -> Checkpoint {
             var current = try trainer.checkpoint(dataset: dataset)

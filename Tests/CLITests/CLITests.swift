@@ -625,6 +625,9 @@ struct SaveAndResumeTests {
         #expect(metrics.split(separator: "\n").dropFirst().map { $0.prefix(2) } == ["1,", "2,", "3,"], "\(metrics)")
         let config = try String(contentsOfFile: "\(results)/\(folders[0])/config.json", encoding: .utf8)
         #expect(config.contains("\"resumed_from\"") && config.contains("\"epochs\" : 3"), "\(config)")
+        // How the run was started: the command line, the data set, the checkpoint it saves to.
+        #expect(config.contains("\"command\"") && config.contains("\"--resume\"") && config.contains("\"dataset\" : \"mnist\"")
+                && config.contains("\"save\" : \"\(path)\""), "\(config)")
 
         try FileManager.default.removeItem(atPath: results)
         let again = try await deriv8(try shortTraining(scratch, epochs: 4) + ["--resume", path], scratch: scratch)

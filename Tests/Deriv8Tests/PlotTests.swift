@@ -96,19 +96,19 @@ struct PlotTests {
         #expect(parsed.texts.contains("seed 1, cpu"))
     }
 
-    @Test("20 epochs draw three lines, with panel titles, axis titles and a legend naming train and test")
+    @Test("20 epochs draw four lines (train and test loss and accuracy), with panel titles, axis titles and legends")
     func linesAndLabels() {
         let svg = TrainingPlot.svg(realisticEpochs(20), title: "run")
         let parsed = ParsedSVG(svg)
-        #expect(svg.components(separatedBy: "<polyline").count - 1 == 3)
-        #expect(parsed.elementCounts["polyline"] == 3)
+        #expect(svg.components(separatedBy: "<polyline").count - 1 == 4)
+        #expect(parsed.elementCounts["polyline"] == 4)
         #expect(parsed.elementCounts["circle"] == nil)
-        for label in ["train", "test", "training loss", "accuracy (%)", "epoch", "loss", "accuracy %"] {
+        for label in ["train", "test", "loss", "accuracy (%)", "epoch", "accuracy %"] {
             #expect(parsed.texts.contains(label), "missing text \(label)")
         }
         // Nice ticks: epochs 1...20 are labelled 0, 5, ..., 20.
         for tick in ["0", "5", "10", "15", "20"] { #expect(parsed.texts.contains(tick), "missing tick \(tick)") }
-        #expect(parsed.polylineLengths == [20, 20, 20])
+        #expect(parsed.polylineLengths == [20, 20, 20, 20])
     }
 
     @Test("XML special characters in the title are escaped, and the title reads back unchanged")
@@ -127,7 +127,7 @@ struct PlotTests {
         let one = ParsedSVG(TrainingPlot.svg(realisticEpochs(1), title: "one"))
         #expect(one.wellFormed)
         #expect(one.rootElement == "svg")
-        #expect(one.elementCounts["circle"] == 3)
+        #expect(one.elementCounts["circle"] == 4)
         #expect(one.elementCounts["polyline"] == nil)
         #expect(one.geometryNumbers.allSatisfy { Double($0)?.isFinite == true })
 
@@ -152,7 +152,7 @@ struct PlotTests {
         #expect(parsed.wellFormed)
         #expect(!parsed.geometryNumbers.isEmpty)
         #expect(parsed.geometryNumbers.allSatisfy { Double($0)?.isFinite == true })
-        #expect(parsed.polylineLengths == [18, 20, 20])
+        #expect(parsed.polylineLengths == [18, 20, 20, 20])
     }
 
     @Test("a loss that is NaN from the first epoch leaves an empty loss panel, still valid")
