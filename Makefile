@@ -36,7 +36,14 @@ datasets:
 	  else rm -f $(DATA)/$$f; echo "$$f: sha256 mismatch, file removed"; exit 1; fi; \
 	done
 
+# The commit goes into the binary for --version (Sources/CBuildInfo/commit.h, untracked); the
+# file that reads it is touched when it changes, so that the new one is compiled in.
 build:
+	@commit=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown); \
+	if [ -n "$$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then commit="$$commit-modified"; fi; \
+	line="#define DERIV8_COMMIT \"$$commit\""; \
+	if [ "$$(cat Sources/CBuildInfo/commit.h 2>/dev/null)" != "$$line" ]; then \
+	  echo "$$line" > Sources/CBuildInfo/commit.h; touch Sources/deriv8-gpu/Version.swift; fi
 	$(SWIFT) build -c release --product deriv8-gpu
 
 # The whole test suite, optimised (the training tests run real MNIST epochs). The tests that

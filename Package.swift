@@ -7,6 +7,7 @@
 //                CPUKernels (+ its AVX2 and AVX-512 builds) -> WorkerPool (spinning threads),
 //                CPUHints (prefetch and pause, from C)
 //   Deriv8 -> CZlib (reads the gzipped IDX files)
+//   deriv8-gpu -> CBuildInfo (the git commit `make build` writes, for --version)
 import PackageDescription
 
 // CPUKernelsAVX2 and CPUKernelsAVX512 compile the same Swift files as CPUKernels (symbolic
@@ -45,6 +46,7 @@ let package = Package(
                 .embedInCode("softmax.cl"), .embedInCode("layers.cl"), .embedInCode("reduce.cl"), .embedInCode("optimizer.cl"),
             ]),
         .systemLibrary(name: "CPUHints"),
+        .systemLibrary(name: "CBuildInfo"),
         .target(name: "WorkerPool", dependencies: ["CPUHints"]),
         .target(name: "CPUKernels", dependencies: ["CPUHints", "WorkerPool"]),
         .target(name: "CPUKernelsAVX2", dependencies: ["CPUHints", "WorkerPool"], swiftSettings: avx2Settings),
@@ -62,7 +64,7 @@ let package = Package(
         .executableTarget(
             name: "deriv8-gpu",
             dependencies: [
-                "Deriv8", "GPUTensor",
+                "Deriv8", "GPUTensor", "CBuildInfo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "GPUTensorTests", dependencies: ["GPUTensor", "WorkerPool"]),

@@ -19,6 +19,7 @@ struct Deriv8GPU: ParsableCommand {
             Exit codes: 0 success; 64 bad flags or values; 1 runtime failure (unreadable data, \
             a failed gradient check).
             """,
+        version: Version.description,
         subcommands: [Train.self, Eval.self, Predict.self, GradCheck.self, Check.self, Devices.self, Bench.self],
         defaultSubcommand: Train.self)
 

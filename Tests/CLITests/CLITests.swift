@@ -648,6 +648,14 @@ struct SaveAndResumeTests {
         #expect(r.stdout.contains("note      batch 5000 is more than the 1000 training examples: each step uses all of them"), "\(r)")
     }
 
+    @Test("--version names the release and the commit")
+    func version() async throws {
+        let scratch = try Scratch()
+        let r = try await deriv8(["--version"], scratch: scratch)
+        #expect(r.exited(0), "\(r)")
+        #expect(r.stdout.hasPrefix("deriv8-gpu ") && r.stdout.contains("(commit "), "\(r)")
+    }
+
     @Test("--momentum with an optimizer that has none is refused")
     func momentumWithoutMomentum() async throws {
         let scratch = try Scratch()
