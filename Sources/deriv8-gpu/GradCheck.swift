@@ -26,7 +26,7 @@ struct GradCheck: ParsableCommand {
     @Option(parsing: .unconditional, help: "Input width.")
     var inputs = 20
 
-    @Option(help: ArgumentHelp("Hidden layer widths, comma-separated.", valueName: "n,n,..."))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Hidden layer widths, comma-separated.", valueName: "n,n,..."))
     var hidden = LayerWidths(argument: "8,6")!
 
     @Option(parsing: .unconditional, help: "Output classes.")
@@ -52,6 +52,7 @@ struct GradCheck: ParsableCommand {
 
     func validate() throws {
         try positive(inputs, "--inputs")
+        try hidden.validate("--hidden")
         try positive(classes, "--classes")
         try positive(batchSize, "--batch-size")
         if let epsilon { try positive(epsilon, "--epsilon") }

@@ -115,13 +115,18 @@ struct LayerWidths: ExpressibleByArgument, CustomStringConvertible {
     init?(argument: String) {
         let parts = argument.split(separator: ",", omittingEmptySubsequences: false)
         let widths = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parts.isEmpty, widths.count == parts.count, widths.allSatisfy({ $0 > 0 && $0 <= 1 << 31 }) else {
+        guard !parts.isEmpty, widths.count == parts.count, widths.allSatisfy({ $0 <= 1 << 31 }) else {
             return nil
         }
         self.widths = widths
     }
 
     var description: String { widths.map(String.init).joined(separator: ",") }
+
+    /// Refuses a width below 1, saying which (the parser takes any integer so that this can).
+    func validate(_ flag: String) throws {
+        if let bad = widths.first(where: { $0 < 1 }) { throw ValidationError("\(flag) \(self): every width must be at least 1, got \(bad)") }
+    }
 }
 
 /// Standard error, for progress and messages that must not mix with --json output on stdout.

@@ -44,7 +44,7 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("lambda"), parsing: .unconditional, help: "L2 strength: loss += λ/(2·batch) · Σ w² (default 0.01).")
     var lambda: Double?
 
-    @Option(help: ArgumentHelp("Hidden layer widths, comma-separated (default 32,32).", valueName: "n,n,..."))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Hidden layer widths, comma-separated (default 32,32).", valueName: "n,n,..."))
     var hidden: LayerWidths?
 
     @Option(help: "Seed for the initial weights and the shuffle; same seed, same run (default 0).")
@@ -77,6 +77,7 @@ struct Train: ParsableCommand {
     func validate() throws {
         try positive(epochs, "--epochs")
         if let batchSize { try positive(batchSize, "--batch-size") }
+        try hidden?.validate("--hidden")
         if let learningRate { try positive(learningRate, "--learning-rate") }
         if let momentum {
             guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }

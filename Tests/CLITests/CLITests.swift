@@ -298,7 +298,8 @@ struct UsageErrorTests {
     static let cases: [UsageCase] = [
         UsageCase(arguments: ["train", "--batch-size", "0"], phrases: ["--batch-size must be a positive integer, got 0"], train: true),
         UsageCase(arguments: ["train", "--hidden", "32,x"], phrases: ["'32,x'", "--hidden"], train: true),
-        UsageCase(arguments: ["train", "--hidden", "0"], phrases: ["'0'", "--hidden"], train: true),
+        UsageCase(arguments: ["train", "--hidden", "0"], phrases: ["--hidden 0: every width must be at least 1, got 0"], train: true),
+        UsageCase(arguments: ["train", "--hidden", "32,-4"], phrases: ["--hidden 32,-4: every width must be at least 1, got -4"], train: true),
         UsageCase(arguments: ["train", "--epochs", "-1"], phrases: ["--epochs must be a positive integer, got -1"], train: true),
         UsageCase(arguments: ["train", "--hidden", "100000,100000"], phrases: ["--hidden 100000,100000 gives", "weights; the limit is 50 million"], train: true),
         UsageCase(arguments: ["predict", "--model", "/nonexistent/m.safetensors", "--index", "-1"], phrases: ["--index"], train: false),
