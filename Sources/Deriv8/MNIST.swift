@@ -1,3 +1,5 @@
+import CZlib
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -63,6 +65,22 @@ public struct MNIST: Sendable {
             throw DataFileError(path: labelsPath, problem: "\(labelBytes.count) labels, but \(imagesPath) has \(count) images")
         }
         return LabelledImages(pixels: pixels, labels: labelBytes, features: rows * cols)
+    }
+
+    /// The CRC-32 of each of the four files as stored (zlib's, in hexadecimal), by file name: what
+    /// a run's config.json records, so that two runs can be told apart by their data. A file that
+    /// cannot be read is left out (loading it reports the problem).
+    public static func checksums(in directory: String) -> [String: String] {
+        var sums: [String: String] = [:]
+        let names = fileNames
+        for name in [names.trainImages, names.trainLabels, names.testImages, names.testLabels] {
+            guard let path = try? locate(directory, name), let bytes = try? readRegularFile(path, limit: 1 << 30, kind: "an IDX file") else {
+                continue
+            }
+            let crc = bytes.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) }
+            sums[(path as NSString).lastPathComponent] = String(format: "%08x", UInt32(truncatingIfNeeded: crc))
+        }
+        return sums
     }
 
     static func locate(_ directory: String, _ name: String) throws(DataFileError) -> String {

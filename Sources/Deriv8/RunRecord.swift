@@ -12,14 +12,16 @@ public final class RunRecord {
     public static let csvHeader = "epoch,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,eval_seconds"
 
     /// What config.json records about how the run was started: the command line, the data set's
-    /// name and the checkpoint it saves to.
+    /// name and its files' checksums (`MNIST.checksums`), and the checkpoint it saves to.
     public struct Provenance: Encodable, Sendable {
         public let command: [String]
         public let dataset: String
+        public let dataChecksums: [String: String]
         public let save: String?
-        public init(command: [String], dataset: String, save: String?) {
+        public init(command: [String], dataset: String, dataChecksums: [String: String], save: String?) {
             self.command = command
             self.dataset = dataset
+            self.dataChecksums = dataChecksums
             self.save = save
         }
     }
@@ -82,7 +84,7 @@ public final class RunRecord {
             let backend: String, device: String, data: String
             let trainExamples: Int, testExamples: Int
             let config: TrainingConfig
-            let command: [String]?, dataset: String?, save: String?
+            let command: [String]?, dataset: String?, dataCrc32: [String: String]?, save: String?
             let resumedFrom: Resumption?
         }
         let encoder = JSONEncoder()
@@ -90,7 +92,8 @@ public final class RunRecord {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let json = try encoder.encode(Record(backend: backend, device: device, data: dataDirectory,
                                              trainExamples: trainCount, testExamples: testCount, config: config,
-                                             command: provenance?.command, dataset: provenance?.dataset, save: provenance?.save,
+                                             command: provenance?.command, dataset: provenance?.dataset,
+                                             dataCrc32: provenance?.dataChecksums, save: provenance?.save,
                                              resumedFrom: resumed))
         try json.write(to: folder.appendingPathComponent("config.json"), options: .atomic)
         for result in earlier { rows.append(Self.row(result)); results.append(result) }

@@ -228,7 +228,8 @@ struct TrainingJob: BackendJob {
                                       trainLimit: command.trainLimit, testLimit: command.testLimit)
         if let checkpoint { try trainer.restore(checkpoint) }
         let (train, test) = (trainer.trainSet, trainer.testSet)
-        let provenance = RunRecord.Provenance(command: CommandLine.arguments, dataset: dataset, save: command.savePath)
+        let provenance = RunRecord.Provenance(command: CommandLine.arguments, dataset: dataset,
+                                              dataChecksums: MNIST.checksums(in: data), save: command.savePath)
         let record = try checkpoint.map { saved in
             // A resumed run continues its results folder, where it still is.
             try RunRecord(continuing: saved.resultsFolder, resumed: .init(checkpoint: command.resume ?? "", afterEpoch: saved.epoch),
