@@ -14,11 +14,13 @@ public final class RunRecord {
     /// What config.json records about how the run was started: the command line, the data set's
     /// name and its files' checksums (`MNIST.checksums`), and the checkpoint it saves to.
     public struct Provenance: Encodable, Sendable {
+        public let version: String
         public let command: [String]
         public let dataset: String
         public let dataChecksums: [String: String]
         public let save: String?
-        public init(command: [String], dataset: String, dataChecksums: [String: String], save: String?) {
+        public init(version: String, command: [String], dataset: String, dataChecksums: [String: String], save: String?) {
+            self.version = version
             self.command = command
             self.dataset = dataset
             self.dataChecksums = dataChecksums
@@ -84,7 +86,7 @@ public final class RunRecord {
             let backend: String, device: String, data: String
             let trainExamples: Int, testExamples: Int
             let config: TrainingConfig
-            let command: [String]?, dataset: String?, dataCrc32: [String: String]?, save: String?
+            let version: String?, command: [String]?, dataset: String?, dataCrc32: [String: String]?, save: String?
             let resumedFrom: Resumption?
         }
         let encoder = JSONEncoder()
@@ -92,7 +94,7 @@ public final class RunRecord {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let json = try encoder.encode(Record(backend: backend, device: device, data: dataDirectory,
                                              trainExamples: trainCount, testExamples: testCount, config: config,
-                                             command: provenance?.command, dataset: provenance?.dataset,
+                                             version: provenance?.version, command: provenance?.command, dataset: provenance?.dataset,
                                              dataCrc32: provenance?.dataChecksums, save: provenance?.save,
                                              resumedFrom: resumed))
         try json.write(to: folder.appendingPathComponent("config.json"), options: .atomic)

@@ -226,9 +226,14 @@ struct TrainingJob: BackendJob {
         let (shuffle, seed, results, json) = (config.shuffle, config.seed, command.results, command.json)
         let trainer = try makeTrainer(backend: backend, config: config, data: data,
                                       trainLimit: command.trainLimit, testLimit: command.testLimit)
-        if let checkpoint { try trainer.restore(checkpoint) }
+        if let checkpoint {
+            // Data of other shapes than the checkpoint's (--data): a usage error, like the flags.
+            do { try trainer.restore(checkpoint) } catch let mismatch as CheckpointMismatch {
+                throw ValidationError("--resume \(command.resume ?? ""): \(mismatch)")
+            }
+        }
         let (train, test) = (trainer.trainSet, trainer.testSet)
-        let provenance = RunRecord.Provenance(command: CommandLine.arguments, dataset: dataset,
+        let provenance = RunRecord.Provenance(version: Version.description, command: CommandLine.arguments, dataset: dataset,
                                               dataChecksums: MNIST.checksums(in: data), save: command.savePath)
         let record = try checkpoint.map { saved in
             // A resumed run continues its results folder, where it still is.

@@ -544,6 +544,16 @@ struct SaveAndResumeTests {
         expectOneLineError(r, code: 64, ["--hidden 64,64 (the checkpoint has 32,32)", "--seed 3", "--batch-size 100",
                                          "--optimizer adam", "--init he", "--shuffle every-epoch"])
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+        // Data of another image size than the checkpoint's network takes.
+        let small = try scratch.folder("small")
+        try write(idx(magic: 2051, dims: [3, 20, 20], payload: Array(repeating: 7, count: 3 * 400)), to: "\(small)/train-images-idx3-ubyte")
+        try write(idx(magic: 2049, dims: [3], payload: [1, 2, 3]), to: "\(small)/train-labels-idx1-ubyte")
+        try write(idx(magic: 2051, dims: [3, 20, 20], payload: Array(repeating: 0, count: 3 * 400)), to: "\(small)/t10k-images-idx3-ubyte")
+        try write(idx(magic: 2049, dims: [3], payload: [4, 5, 6]), to: "\(small)/t10k-labels-idx1-ubyte")
+        let otherShapes = try await deriv8(["train", "--backend", "cpu", "--data", small, "--epochs", "2", "--resume", path,
+                                            "--results", scratch.sub("results")], scratch: scratch)
+        expectOneLineError(otherShapes, code: 64, ["--resume \(path)", "784-32-32-10", "400-32-32-10"])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
         // The same values as the checkpoint's are not a change.
         let same = try await deriv8(try shortTraining(scratch, epochs: 2) + ["--resume", path, "--hidden", "32,32", "--seed", "0"],
                                     scratch: scratch)
@@ -627,7 +637,7 @@ struct SaveAndResumeTests {
         let config = try String(contentsOfFile: "\(results)/\(folders[0])/config.json", encoding: .utf8)
         #expect(config.contains("\"resumed_from\"") && config.contains("\"epochs\" : 3"), "\(config)")
         // How the run was started: the command line, the data set, the checkpoint it saves to.
-        #expect(config.contains("\"command\"") && config.contains("\"--resume\"") && config.contains("\"dataset\" : \"mnist\"")
+        #expect(config.contains("\"version\" : \"deriv8-gpu ") && config.contains("\"command\"") && config.contains("\"--resume\"") && config.contains("\"dataset\" : \"mnist\"")
                 && config.contains("\"save\" : \"\(path)\"")
                 && config.contains("\"train-images-idx3-ubyte.gz\" : \"eb392171\""), "\(config)")   // the canonical file's CRC-32
 
