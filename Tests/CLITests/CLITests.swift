@@ -307,6 +307,9 @@ struct UsageErrorTests {
         UsageCase(arguments: ["train", "--learning-rate", "nan"], phrases: ["--learning-rate must be a positive number"], train: true),
         UsageCase(arguments: ["train", "--data", "/nonexistent"], phrases: ["--data /nonexistent", "no such folder"], train: true),
         UsageCase(arguments: ["train", "--no-such-flag"], phrases: ["Unknown option '--no-such-flag'"], train: true),
+        // A mistake in the flags is named before any file is looked at, even where the data is missing.
+        UsageCase(arguments: ["train", "--data", "/nonexistent", "--bogus"], phrases: ["Unknown option '--bogus'"], train: true),
+        UsageCase(arguments: ["trian", "--data", "/nonexistent"], phrases: ["Unexpected argument 'trian'"], train: false),
         UsageCase(arguments: ["train", "--device", "1", "--backend", "cpu"], phrases: ["--device", "--backend cpu"], train: true),
         UsageCase(arguments: ["predict", "--model", "/nonexistent/m.safetensors"], phrases: ["give either --index or --image"], train: false),
         UsageCase(arguments: ["predict", "--model", "/nonexistent/m.safetensors", "--index", "0", "--image", "/nonexistent/a.pgm"],
@@ -430,7 +433,7 @@ enum HostileCheckpoint: String, CaseIterable, Sendable {
             return (path, "header is not valid JSON")
         case .absurdHeaderLength:
             try write(Array(repeating: 0xff, count: 8) + Array(bytes.dropFirst(8)), to: path)
-            return (path, "header length")
+            return (path, "not a safetensors file")
         case .directory:
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
             return (path, "is a directory")
