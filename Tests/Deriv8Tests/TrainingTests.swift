@@ -110,11 +110,11 @@ struct GradientCheckTests {
         #expect(!result.passed, "\(result.parameters)")
     }
 
-    @Test("it passes on the naive kernels too, with a two-layer network")
-    func naiveKernels() throws {
-        var check = GradientCheck()
-        check.sizes = [33, 7, 10]
-        let double = try check.run(on: CPUBackend<Double>(kernels: .naive))
-        #expect(double.passed)
+    @Test("it passes on the plain Float loops too, with Float's settings", arguments: [0, 1, 2] as [UInt64])
+    func naiveKernels(seed: UInt64) throws {
+        var check = GradientCheck.float
+        check.seed = seed
+        let result = try check.run(on: CPUBackend<Float>(kernels: .naive))
+        #expect(result.passed, "\(result.parameters)")
     }
 }

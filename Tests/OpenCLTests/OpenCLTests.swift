@@ -28,7 +28,9 @@ struct OpenCLTests {
     func devices() throws {
         let devices = try OpenCLBackend<Float>.devices()
         #expect(!devices.isEmpty)
-        #expect(devices.enumerated().allSatisfy { $0.offset == $0.element.index })
+        // The index --device takes names the same device on every listing.
+        let again = try OpenCLBackend<Float>.devices()
+        #expect(devices.map { "\($0.index) \($0.platform) \($0.name)" } == again.map { "\($0.index) \($0.platform) \($0.name)" })
     }
 
     @Test("every op agrees with the CPU backend (the check command's cases), with either kernel family",
@@ -175,5 +177,61 @@ extension OpenCLTests {
         #expect(afterEpochs[1] == afterEpochs[2], "objects created per epoch and not released")
         #expect(OpenCLObjectCounts.current == before, "objects still alive after the backend and trainer are gone")
         #expect((afterEpochs[2]["buffer"] ?? 0) > (before["buffer"] ?? 0), "the count sees the run's buffers")
+    }
+}
+
+/// Where the byte paths are compared with the float paths: the CPU backend's tuned Float
+/// kernels and each OpenCL kernel family.
+enum BytePathBackend: String, CaseIterable, Sendable {
+    case cpu, openclGPUKernels, openclCPUKernels
+}
+
+extension OpenCLTests {
+    /// The first layer read from example bytes (`inputLinear`, `inputLinearGradient`: what
+    /// training runs) against the same layer on the gathered float batch (`gatherBatch`, then
+    /// `linear`, `linearGradient`), on one backend: the byte loops are checked, not trusted.
+    @Test("the first layer from example bytes equals the float path on the gathered batch", arguments: BytePathBackend.allCases)
+    func bytePathsEqualFloatPaths(_ which: BytePathBackend) throws {
+        switch which {
+        case .cpu: try compareBytePaths(CPUBackend<Float>())
+        case .openclGPUKernels: try compareBytePaths(OpenCLBackend<Float>(deviceIndex: openCLDeviceIndex(), family: .gpu))
+        case .openclCPUKernels: try compareBytePaths(OpenCLBackend<Float>(deviceIndex: openCLDeviceIndex(), family: .cpu))
+        }
+    }
+
+    private func compareBytePaths<B: Backend>(_ be: B) throws where B.Element == Float {
+        var g = SeededGenerator(seed: 5)
+        // 41 examples of 50 features, 80% zero bytes like digits; a batch of 17 from position 9
+        // of a shuffled order; a layer of 33 units (partial vector blocks and work-groups).
+        let (count, features, m, n, start) = (41, 50, 17, 33, 9)
+        let pixels = (0..<(count * features)).map { _ in g.uniform(0, 1) < 0.8 ? UInt8(0) : UInt8(1 + g.below(255)) }
+        let labels = (0..<count).map { _ in UInt8(g.below(10)) }
+        var order = (0..<Int32(count)).map { $0 }
+        g.shuffle(&order)
+        let examples = try be.makeExampleSet(pixels: pixels, labels: labels, features: features, classes: 10)
+        let orderList = try be.makeIndexList(order)
+        func tensor(_ shape: Shape) throws -> Tensor<B> {
+            try be.makeTensor(shape, values: (0..<shape.count).map { _ in Float(g.uniform(-1, 1)) })
+        }
+        let w = try tensor(Shape(n, features)), b = try tensor(Shape(1, n)), dz = try tensor(Shape(m, n))
+        let x = try be.makeTensor(Shape(m, features)), targets = try be.makeTensor(Shape(m, 10))
+        try be.gatherBatch(examples, order: orderList, start: start, x: x, y: targets)
+
+        let fromBytes = try be.makeTensor(Shape(m, n)), fromFloats = try be.makeTensor(Shape(m, n))
+        let bytesTargets = try be.makeTensor(Shape(m, 10))
+        try be.inputLinear(examples, order: orderList, start: start, w, b, relu: true, into: fromBytes, targets: bytesTargets)
+        try be.linear(x, w, b, relu: true, into: fromFloats)
+        expectClose(try be.download(fromBytes).map(Double.init), try be.download(fromFloats).map(Double.init),
+                    atol: 1e-5, rtol: 1e-5, "\(be.deviceDescription): inputLinear against linear")
+        #expect(try be.download(bytesTargets) == be.download(targets), "the one-hot targets differ")
+
+        let dwBytes = try be.makeTensor(Shape(n, features)), dbBytes = try be.makeTensor(Shape(1, n))
+        let dwFloats = try be.makeTensor(Shape(n, features)), dbFloats = try be.makeTensor(Shape(1, n))
+        try be.inputLinearGradient(dz, examples, order: orderList, start: start, w, decay: 0.01, weightGradient: dwBytes, biasGradient: dbBytes)
+        try be.linearGradient(dz, x, w, decay: 0.01, weightGradient: dwFloats, biasGradient: dbFloats)
+        expectClose(try be.download(dwBytes).map(Double.init), try be.download(dwFloats).map(Double.init),
+                    atol: 1e-5, rtol: 1e-5, "\(be.deviceDescription): inputLinearGradient's dw against linearGradient's")
+        expectClose(try be.download(dbBytes).map(Double.init), try be.download(dbFloats).map(Double.init),
+                    atol: 1e-5, rtol: 1e-5, "\(be.deviceDescription): inputLinearGradient's db against linearGradient's")
     }
 }
