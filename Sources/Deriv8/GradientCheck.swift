@@ -89,9 +89,9 @@ public struct GradientCheck {
         // The parameters as host arrays, by group; each step writes its group whole.
         let groups = model.namedGroups
         var host = try groups.map { _, group in try group.parts.map { try backend.download($0) } }
-        for (p, (name, _)) in model.parameters.enumerated() {
-            let g = groups.firstIndex { $0.names.contains(name) }!, part = groups[g].names.firstIndex(of: name)!
-            let values = host[g][part]
+        // Layer by layer, each group's part: w1, b1, w2, b2, ... (model.parameters' order).
+        for (p, (part, g)) in (0..<model.layerCount).flatMap({ l in groups.indices.map { (l, $0) } }).enumerated() {
+            let name = groups[g].names[part], values = host[g][part]
             var numeric = [Double](repeating: 0, count: values.count)
             for i in values.indices {
                 let original = values[i]

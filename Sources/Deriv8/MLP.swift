@@ -64,9 +64,7 @@ public final class MLP<B: Backend> {
     }
 
     /// Every parameter tensor, in the order w1, b1, w2, b2, ...
-    public var parameters: [(name: String, tensor: Tensor<B>)] {
-        (0..<layerCount).flatMap { l in [("w\(l + 1)", w[l]), ("b\(l + 1)", b[l])] }
-    }
+    public var parameters: [(name: String, tensor: Tensor<B>)] { layerMajor(namedGroups) }
 
     // MARK: Forward and backward
 
@@ -218,4 +216,11 @@ public final class Workspace<B: Backend> {
     public func load(_ examples: ExampleSet<B>, order: IndexList<B>, start: Int) {
         input = .examples(examples, order, start: start)
     }
+}
+
+/// The parts of named groups, layer by layer: for each layer, each group's part for it, in the
+/// groups' order (w1, b1, w2, b2, ... for a model's parameters).
+func layerMajor<B: Backend>(_ groups: [(names: [String], group: TensorGroup<B>)]) -> [(name: String, tensor: Tensor<B>)] {
+    let layers = groups.first?.names.count ?? 0
+    return (0..<layers).flatMap { l in groups.map { ($0.names[l], $0.group.parts[l]) } }
 }

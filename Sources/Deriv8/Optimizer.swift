@@ -45,8 +45,8 @@ public final class Optimizer<B: Backend> {
         biasState = try (0..<count).map { _ in try model.backend.makeTensorGroup(MLP<B>.biasShapes(model.sizes)) }
     }
 
-    /// The state's tensors with their checkpoint names: "momentum.w1", "adam.m.w1", "adam.v.w1", ...
-    /// The state's groups with their parts' names, as `namedState` names them.
+    /// The state's groups with their parts' checkpoint names: (["momentum.w1", ...], weights'
+    /// velocities), or Adam's (["adam.m.w1", ...], ...), (["adam.v.w1", ...], ...), then the biases'.
     public func namedStateGroups(_ model: MLP<B>) -> [(names: [String], group: TensorGroup<B>)] {
         [("w", weightState), ("b", biasState)].flatMap { kind, groups in
             groups.enumerated().map { index, group in
@@ -56,16 +56,9 @@ public final class Optimizer<B: Backend> {
         }
     }
 
-    public func namedState(_ model: MLP<B>) -> [(name: String, tensor: Tensor<B>)] {
-        (0..<model.layerCount).flatMap { l in
-            [("w", weightState), ("b", biasState)].flatMap { kind, groups in
-                groups.enumerated().map { index, group in
-                    let prefix = config.kind == .momentum ? "momentum" : index == 0 ? "adam.m" : "adam.v"
-                    return ("\(prefix).\(kind)\(l + 1)", group.parts[l])
-                }
-            }
-        }
-    }
+    /// The state's tensors with their checkpoint names, layer by layer: "momentum.w1",
+    /// "momentum.b1", ... or "adam.m.w1", "adam.v.w1", "adam.m.b1", "adam.v.b1", ...
+    public func namedState(_ model: MLP<B>) -> [(name: String, tensor: Tensor<B>)] { layerMajor(namedStateGroups(model)) }
 
     /// Applies one update to every parameter from the gradients in `ws`: one op for all the
     /// weights, one for all the biases.

@@ -56,6 +56,10 @@ inline void store_weight_gradient(const real sum, const int c, const int j, cons
     dw[(size_t)j * k + c] = sum + alpha * w[(size_t)j * k + c];
 }
 
+// Whether this work-group is a gradient lanes kernel's bias group: the last along dimension 0,
+// after the column groups (the host launches one more group than the columns need).
+inline bool is_bias_group(void) { return get_group_id(0) == get_num_groups(0) - 1; }
+
 // The bias gradient db[j] = Σ_r dz[r, j] (dz [m, n]) by one work-group of a lanes kernel, lane l
 // summing rows l, l + LANES, ...; column 0 stores it. The lanes kernels give the bias a
 // work-group of its own, after their column groups, so that all of its items take the same

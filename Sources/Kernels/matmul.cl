@@ -105,7 +105,7 @@ __kernel void weight_gradient_lanes(const int m, const int n, const int k, const
                                     __global real* dw, __global real* db) {
     __local real partial[LANES * LANE_COLUMNS];
     const int c = get_global_id(0), lane = get_local_id(1), j = get_group_id(1);
-    if (get_group_id(0) == (k + LANE_COLUMNS - 1) / LANE_COLUMNS) {
+    if (is_bias_group()) {
         bias_gradient_lanes(m, n, j, dz, db, partial);
         return;
     }

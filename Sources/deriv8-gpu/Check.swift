@@ -46,10 +46,9 @@ struct Check: ParsableCommand {
         let cases = selectedOps.map { names in all.filter { names.contains($0.op.rawValue) } } ?? all
         let job = CheckJob(check: check, cases: cases)
         var failed: [String] = []
-        // Kernel families are OpenCL's: where auto falls back to the CPU backend, it runs once.
-        let openCL = backendOptions.backend != .auto || backendOptions.device != nil || (try? OpenCLBackend<Float>.autoDeviceIndex()) != nil
+        // Kernel families are OpenCL's: where the CPU backend runs, it runs once.
         var options = backendOptions
-        if !openCL { options.kernels = .auto }
+        if options.openCLDevice() == nil { options.kernels = .auto }
         for family in options.kernels.families.map({ $0.map(Optional.some) }) ?? [nil] {
             do {
                 try options.run(job, family: family)

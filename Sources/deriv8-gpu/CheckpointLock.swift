@@ -20,12 +20,12 @@ final class CheckpointLock {
         while true {
             let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
             guard descriptor >= 0 else {
-                throw SaveFolderError(message: "\(path): cannot create the lock file: \(String(cString: strerror(errno)).lowercased())")
+                throw SaveError(message: "\(path): cannot create the lock file: \(String(cString: strerror(errno)).lowercased())")
             }
             guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
                 let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
                 close(descriptor)
-                throw SaveFolderError(message: "\(checkpoint) is being written by another run (process \(holder.isEmpty ? "unknown" : holder), lock \(path)); wait for it, or save elsewhere")
+                throw SaveError(message: "\(checkpoint) is being written by another run (process \(holder.isEmpty ? "unknown" : holder), lock \(path)); wait for it, or save elsewhere")
             }
             // The holder before us removes the file as it finishes: a lock on a file no longer
             // at `path` protects nothing, so open the path again.
@@ -36,7 +36,7 @@ final class CheckpointLock {
             }
             close(descriptor)
             attempts += 1
-            guard attempts < 10 else { throw SaveFolderError(message: "\(path): the lock file keeps changing; another run is starting or ending") }
+            guard attempts < 10 else { throw SaveError(message: "\(path): the lock file keeps changing; another run is starting or ending") }
         }
         let pid = "\(getpid())\n"
         _ = ftruncate(descriptor, 0)

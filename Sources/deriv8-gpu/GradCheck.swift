@@ -65,7 +65,7 @@ struct GradCheck: ParsableCommand {
 
     func run() throws {
         let double = switch precision {
-        case .auto: try backendOptions.supportsDouble()
+        case .auto: backendOptions.supportsDouble()
         case .double: true
         case .float: false
         }

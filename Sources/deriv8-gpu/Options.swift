@@ -58,16 +58,18 @@ struct BackendOptions: ParsableArguments {
         if kernels != .auto && backend == .cpu { throw ValidationError("--kernels chooses OpenCL kernels; it does not apply to --backend cpu") }
     }
 
+    /// The OpenCL device `run` uses, as it picks it: nil where the CPU backend runs (cpu; auto
+    /// without a GPU or without OpenCL), and where there is no such device (`run` then says why).
+    func openCLDevice() -> OpenCLDeviceInfo? {
+        guard backend != .cpu, let devices = try? OpenCLBackend<Float>.devices() else { return nil }
+        // auto without a GPU falls back to the CPU backend; opencl takes the first device.
+        guard let chosen = device ?? OpenCLBackend<Float>.autoDeviceIndex(devices) ?? (backend == .opencl ? 0 : nil) else { return nil }
+        return devices.first { $0.index == chosen }
+    }
+
     /// Whether the backend these options choose computes in double precision: the CPU backend
     /// always; an OpenCL device where it has fp64.
-    func supportsDouble() throws -> Bool {
-        if backend == .cpu { return true }
-        let devices: [OpenCLDeviceInfo]
-        do { devices = try OpenCLBackend<Float>.devices() } catch where backend == .auto { return true }   // the CPU fallback
-        // auto without a GPU falls back to the CPU backend; opencl takes the first device.
-        guard let chosen = device ?? OpenCLBackend<Float>.autoDeviceIndex(devices) ?? (backend == .opencl ? 0 : nil) else { return true }
-        return devices.first { $0.index == chosen }?.supportsFP64 ?? true   // a wrong index fails later, with its own message
-    }
+    func supportsDouble() -> Bool { openCLDevice()?.supportsFP64 ?? true }
 
     /// Runs `job` on the chosen backend with element type T (Float to train, Double to check
     /// gradients), with `family` or else --kernels' family on OpenCL. With auto, a machine
@@ -155,10 +157,15 @@ struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Folder with the four IDX files, .gz or raw (default: datasets/mnist, or /usr/share/datasets/fashion-mnist).", valueName: "dir"))
     var data: String?
 
-    /// The data set to use, --dataset or else `recorded` (a checkpoint's) or else MNIST, and its
+    /// The data set to use: --dataset, or else `recorded` (a checkpoint's), or else MNIST.
+    func kind(recorded: String? = nil) -> DatasetKind {
+        dataset ?? recorded.flatMap(DatasetKind.init(rawValue:)) ?? .mnist
+    }
+
+    /// The data set to use (see `kind`) and its
     /// folder, which must exist. Called when the data is needed, after every flag was checked.
     func resolve(recorded: String? = nil) throws -> (kind: DatasetKind, folder: String) {
-        let kind = dataset ?? recorded.flatMap(DatasetKind.init(rawValue:)) ?? .mnist
+        let kind = self.kind(recorded: recorded)
         let folder = data ?? kind.defaultFolder
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {

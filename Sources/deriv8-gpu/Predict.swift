@@ -43,7 +43,7 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         let checkpoint = try Checkpoint.read(model)
-        var dataset = dataOptions.dataset ?? DatasetKind(rawValue: checkpoint.dataset) ?? .mnist
+        var dataset = dataOptions.kind(recorded: checkpoint.dataset)
         var pixels: [UInt8] = [], labels: [UInt8?] = [], titles: [String] = []
         if let index {
             let (kind, data) = try dataOptions.resolve(recorded: checkpoint.dataset)
@@ -91,23 +91,21 @@ struct PredictJob: BackendJob {
     func run<B: Backend>(on backend: B) throws {
         let features = checkpoint.sizes[0]
         let all = try Predictor(checkpoint: checkpoint, backend: backend).probabilities(pixels: pixels, count: titles.count)
-        if json {
-            let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            encoder.outputFormatting = [.sortedKeys]
-            for (n, probs) in all.enumerated() {
-                let best = probs.indices.max { probs[$0] < probs[$1] || (probs[$0] == probs[$1] && $0 > $1) }!
-                let prediction = Prediction(image: titles[n], trueClass: labels[n].map(Int.init), trueName: labels[n].map { names[Int($0)] },
-                                            predicted: best, predictedName: names[best], probabilities: probs)
-                print(String(decoding: try encoder.encode(prediction), as: UTF8.self))
-            }
-            return
-        }
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.sortedKeys]
         for (n, probs) in all.enumerated() {
+            // Most probable first; the first class on ties.
+            let ranked = probs.indices.sorted { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && $0 < $1) }
+            if json {
+                let prediction = Prediction(image: titles[n], trueClass: labels[n].map(Int.init), trueName: labels[n].map { names[Int($0)] },
+                                            predicted: ranked[0], predictedName: names[ranked[0]], probabilities: probs)
+                print(String(decoding: try encoder.encode(prediction), as: UTF8.self))
+                continue
+            }
             print(titles[n])
             let side = Int(Double(features).squareRoot())
             if side * side == features { print(asciiArt(Array(pixels[(n * features)..<((n + 1) * features)]), side: side)) }
-            let ranked = probs.indices.sorted { probs[$0] > probs[$1] || (probs[$0] == probs[$1] && $0 < $1) }
             let truth = labels[n].map { "  (true: \(names[Int($0)]))" } ?? ""
             print("predicted \(names[ranked[0]])\(truth)")
             for c in ranked.prefix(3) { print(String(format: "  %-12@ %6.2f%%", names[c] as NSString, 100 * probs[c])) }

@@ -190,10 +190,10 @@ struct Train: ParsableCommand {
         let directory = folder.isEmpty ? "." : folder
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw SaveFolderError(message: "\(path): cannot write: the folder \(directory) does not exist")
+            throw SaveError(message: "\(path): cannot write: the folder \(directory) does not exist")
         }
         guard FileManager.default.isWritableFile(atPath: directory) else {
-            throw SaveFolderError(message: "\(path): cannot write: the folder \(directory) is not writable")
+            throw SaveError(message: "\(path): cannot write: the folder \(directory) is not writable")
         }
     }
 }
@@ -206,8 +206,9 @@ func sameFile(_ a: String, _ b: String) -> Bool {
     return (a as NSString).standardizingPath == (b as NSString).standardizingPath
 }
 
-/// A --save folder that cannot be written: a runtime failure (exit 1), found before training.
-struct SaveFolderError: Error, CustomStringConvertible {
+/// A --save path that cannot be used: its folder cannot be written, or another run holds its lock.
+/// A runtime failure (exit 1), found before training.
+struct SaveError: Error, CustomStringConvertible {
     let message: String
     var description: String { message }
 }

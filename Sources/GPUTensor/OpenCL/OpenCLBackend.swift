@@ -67,9 +67,6 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     /// The kernel family in use (see `KernelFamily`).
     public let family: KernelFamily
 
-    /// The device this backend runs on.
-    public var deviceInfo: OpenCLDeviceInfo { device.info }
-
     /// The work-group sizes compiled into the kernels on this device, in words.
     public var workGroupDescription: String { sizes.description }
 
