@@ -12,8 +12,8 @@ struct Bench: ParsableCommand {
             plus evaluation on 10,000, the workload the peers (numpy, PyTorch) time. Reports the \
             median, min and max seconds per epoch, examples per second and GFLOP/s against the \
             network's dense arithmetic (7.03 GFLOP per epoch for 784-32-32-10; both backends skip \
-            the zero pixels in the first layer, so they do about a quarter of it, also reported). \
-            With --profile, a table of time per op. Compare ratios against a \
+            the zero pixels in the first layer, so they do less of it, also reported). --hidden and \
+            --batch-size time other networks (e.g. --hidden 1024,1024). With --profile, a table of time per op. Compare ratios against a \
             peer run in the same session, not absolute times.
             """)
 
@@ -27,6 +27,9 @@ struct Bench: ParsableCommand {
     @Option(parsing: .unconditional, help: "Examples per gradient step.")
     var batchSize = 500
 
+    @Option(parsing: .unconditional, help: ArgumentHelp("Hidden layer widths, comma-separated.", valueName: "n,n,..."))
+    var hidden = LayerWidths(argument: "32,32")!
+
     @Option(help: "Seed for the initial weights and the shuffle.")
     var seed: UInt64 = 0
 
@@ -39,6 +42,8 @@ struct Bench: ParsableCommand {
     func validate() throws {
         try positive(epochs, "--epochs")
         try positive(batchSize, "--batch-size")
+        try hidden.validate("--hidden")
+        try LayerWidths.checkWeightCount(hidden: hidden.widths)
     }
 
     func run() throws {
@@ -61,6 +66,7 @@ struct BenchJob: BackendJob {
         var config = TrainingConfig()
         config.batchSize = command.batchSize
         config.seed = command.seed
+        config.hidden = command.hidden.widths
         let setupStart = clock.now
         let profiler = backend as? ProfilingBackend
         if command.profile {
@@ -83,7 +89,9 @@ struct BenchJob: BackendJob {
         let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
         let flop = epochFlop(sizes: trainer.model.sizes, train: trainCount, test: testCount)
         let summary = BenchSummary(
-            backend: backend.name, device: backend.deviceDescription, epochs: command.epochs,
+            backend: backend.name, device: backend.deviceDescription,
+            network: trainer.model.sizes.map(String.init).joined(separator: "-"), batchSize: command.batchSize,
+            epochs: command.epochs,
             secondsPerEpochMedian: median, secondsPerEpochMin: sorted.first!, secondsPerEpochMax: sorted.last!,
             examplesPerSecond: Double(trainCount) / median, gflops: flop / median / 1e9,
             gflopPerEpoch: flop / 1e9,
@@ -116,6 +124,9 @@ struct BenchJob: BackendJob {
 struct BenchSummary: Encodable {
     let backend: String
     let device: String
+    /// Layer widths, e.g. 784-32-32-10.
+    let network: String
+    let batchSize: Int
     let epochs: Int
     let secondsPerEpochMedian: Double
     let secondsPerEpochMin: Double
@@ -136,6 +147,7 @@ struct BenchSummary: Encodable {
     func printTable() {
         printTable([
             ["backend", device],
+            ["network", "\(network), batches of \(batchSize)"],
             ["data load (4 gz files)", String(format: "%.3f s", loadSeconds)],
             ["setup (upload, kernel builds)", String(format: "%.3f s", setupSeconds)],
             ["warm-up epoch", String(format: "%.4f s", warmUpSeconds)],

@@ -129,6 +129,17 @@ struct LayerWidths: ExpressibleByArgument, CustomStringConvertible {
     func validate(_ flag: String) throws {
         if let bad = widths.first(where: { $0 < 1 }) { throw ValidationError("\(flag) \(self): every width must be at least 1, got \(bad)") }
     }
+
+    /// Refuses an MNIST network (784 inputs, 10 classes) with these hidden widths that would hold
+    /// more than 50 million weights.
+    static func checkWeightCount(hidden: [Int]) throws {
+        let widths = [784] + hidden + [10]
+        // In Double: widths up to 2³¹ would overflow an Int sum.
+        let weights = zip(widths, widths.dropFirst()).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        guard weights <= 50_000_000 else {
+            throw ValidationError("--hidden \(hidden.map(String.init).joined(separator: ",")) gives \(String(format: "%.0f", weights)) weights; the limit is 50 million (200 MB per copy)")
+        }
+    }
 }
 
 /// Standard error, for progress and messages that must not mix with --json output on stdout.

@@ -85,12 +85,7 @@ struct Train: ParsableCommand {
         if let lambda {
             guard lambda >= 0, lambda.isFinite else { throw ValidationError("--lambda must be >= 0, got \(lambda)") }
         }
-        let widths = [784] + config.hidden + [10]
-        // In Double: widths up to 2³¹ would overflow an Int sum.
-        let weights = zip(widths, widths.dropFirst()).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        guard weights <= 50_000_000 else {
-            throw ValidationError("--hidden \(config.hidden.map(String.init).joined(separator: ",")) gives \(String(format: "%.0f", weights)) weights; the limit is 50 million (200 MB per copy)")
-        }
+        try LayerWidths.checkWeightCount(hidden: config.hidden)
         if let trainLimit { try positive(trainLimit, "--train-limit") }
         if let testLimit { try positive(testLimit, "--test-limit") }
     }

@@ -43,7 +43,9 @@ struct TunedKernelTests {
           arguments: CPUBackend<Float>.Kernels.available)
     func firstLayerOnDigits(kernels: CPUBackend<Float>.Kernels) throws {
         // 28x28 images with a blob of ink in the middle (about 20% non-zero, like MNIST), so the
-        // tuned backend takes its sparse path; n = 32 and 33 reach the 32-wide and ragged code.
+        // tuned backend takes its sparse path; n = 32 and 33 reach the 32-wide and ragged code,
+        // 200 and 500 several column blocks (160 wide with a 1 MiB L2, 32 with 256 KiB) with a
+        // ragged last one.
         let count = 64, features = 784
         var g = SeededGenerator(seed: 9)
         var pixels = [UInt8](repeating: 0, count: count * features)
@@ -53,7 +55,7 @@ struct TunedKernelTests {
         let labels = (0..<count).map { _ in UInt8(g.below(10)) }
         var order = (0..<Int32(count)).map { $0 }
         g.shuffle(&order)
-        for n in [32, 33] {
+        for n in [32, 33, 200, 500] {
             let w = randomValues(n * features, seed: 3).map(Float.init), dz = randomValues(50 * n, seed: 4).map(Float.init)
             let b = randomValues(n, seed: 5).map(Float.init)
             func run(_ be: CPUBackend<Float>) throws -> [Float] {

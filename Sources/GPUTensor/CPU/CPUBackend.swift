@@ -250,15 +250,17 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
             }
             return
         }
-        // Both tuned paths take the weights as wᵀ [features, n], so each pixel meets a row.
+        // Both tuned paths take the weights as wᵀ [features, n], so each pixel meets a row; the
+        // sparse one in column blocks that stay in cache.
         ensure(&scratchB, w.count)
-        fast.transpose(floats(w), n, features, floats(scratchB.pointer))
         let wt = UnsafePointer(floats(scratchB.pointer))
         order.storage.withUnsafeBufferPointer { indices in
             let batchOrder = indices.baseAddress! + start
             if let sparse = examples.storage.sparse {
-                fast.sparseProduct(sparse, batchOrder, m, wt, n, floats(z))
+                fast.packColumnBlocks(floats(w), n, features, floats(scratchB.pointer))
+                fast.sparseProduct(sparse, batchOrder, m, wt, n, features, floats(z))
             } else {
+                fast.transpose(floats(w), n, features, floats(scratchB.pointer))
                 ensure(&scratchA, m * features)
                 gatherPixels(examples, order, start, rows: m, into: scratchA.pointer)
                 fast.gemm(UnsafePointer(floats(scratchA.pointer)), wt, floats(z), m, features, n, false)

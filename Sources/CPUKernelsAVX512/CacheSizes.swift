@@ -1,0 +1,1 @@
+../CPUKernels/CacheSizes.swift
