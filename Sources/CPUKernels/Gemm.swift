@@ -6,17 +6,24 @@ import WorkerPool
 // becomes AVX2 + FMA or AVX-512 instructions there. GPUTensor picks the widest module the CPU
 // runs, at run time.
 
-// The CPU matrix multiply. Every transpose case is reduced to one kernel,
-//     C[m,n] = A[m,k] · B[k,n]   (row-major, contiguous; A may also be given as Aᵀ [k, m]),
-// by first copying a transposed B into row-major scratch memory. In this model that B is
-// always a small weight matrix, so the copy costs O(size) against the product's O(m·n·k).
+// The CPU matrix multiply, C[m,n] = op(A)[m,k] · op(B)[k,n] (row-major, contiguous; op
+// transposes or not), in two ways that share one register-block kernel:
 //
-// The kernel walks C in tiles spread over the cores; inside a tile a block of 6 rows by two
-// vectors of columns stays in registers while k runs over the whole inner dimension, so each
-// loaded piece of B is used six times and C is written once. Vectors are 8 lanes (AVX2, or SSE
-// pairs in the portable build) or 16 (the AVX-512 build), so a block is 6x16 or 6x32. Blocks
-// that stick out of C (m not a multiple of 6, n not a multiple of the block width) run the same
-// code on zero-padded copies, so there is one inner loop to get right and fast.
+// - Small products (the reference network's, up to a few million multiply-adds) run `smallGemm`:
+//   C in tiles spread over the cores; inside a tile a block of 6 rows by two vectors of columns
+//   stays in registers while k runs over the whole inner dimension, reading A and B where they
+//   are. A transposed B (a small weight matrix) is first copied row-major.
+// - Large products run `packedGemm`, in the structure of GotoBLAS and BLIS: k is cut into
+//   passes of `packedDepth`; each pass copies ("packs") its slice of A into micro-panels of 6 rows
+//   and its slice of B into micro-panels of one block's width, each stored in the order the
+//   kernel reads it, so the kernel walks memory contiguously whatever the transposes. A task
+//   (a block of C) keeps one micro-panel of B in L1 while A's micro-panels stream past it from
+//   L2. Without this, a 2048-wide B (16 MB) streamed from L3 for every 6 rows of C, and the
+//   product ran at a third of the machine's arithmetic rate.
+//
+// Vectors are 8 lanes (AVX2, or SSE pairs in the portable build) or 16 (the AVX-512 build), so
+// a block is 6x16 or 6x32. Blocks that stick out of C run the same code on zero-padded copies,
+// so there is one inner loop to get right and fast.
 
 #if AVX512
 typealias Lanes<T: SIMDScalar> = SIMD16<T>
@@ -47,6 +54,11 @@ func store8<T: KernelScalar>(_ v: SIMD8<T>, _ p: UnsafeMutablePointer<T>) {
 }
 
 @inline(__always)
+private func loadLanes<T: KernelScalar>(_ p: UnsafeMutablePointer<T>) -> Lanes<T> {
+    loadLanes(UnsafePointer(p))
+}
+
+@inline(__always)
 private func loadLanes<T: KernelScalar>(_ p: UnsafePointer<T>) -> Lanes<T> {
     UnsafeRawPointer(p).loadUnaligned(as: Lanes<T>.self)
 }
@@ -73,17 +85,40 @@ public func transpose<T: KernelScalar>(_ src: UnsafePointer<T>, rows: Int, cols:
     }
 }
 
-/// C[m,n] = A[m,k] · B[k,n], row-major and contiguous, C overwritten. With `transposedA`, a
-/// holds Aᵀ [k, m] instead (a batch gradient dz for a weight gradient dzᵀ·x): the kernel reads
-/// its columns in place, six neighbouring floats per step, instead of copying it transposed.
+/// C[m,n] = op(A)[m,k] · op(B)[k,n], row-major and contiguous, C overwritten. With
+/// `transposedA`, a holds Aᵀ [k, m] (a batch gradient dz for a weight gradient dzᵀ·x); with
+/// `transposedB`, b holds Bᵀ [n, k] (a weight matrix for a forward x·wᵀ).
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 public func gemm<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>,
-                                  m: Int, k: Int, n: Int, transposedA: Bool = false) {
+                                  m: Int, k: Int, n: Int, transposedA: Bool = false, transposedB: Bool = false) {
+    if m == 0 || n == 0 { return }
+    if k == 0 { return c.update(repeating: 0, count: m * n) }
+    if usesPackedGemm(m: m, k: k, n: n) {
+        return packedGemm(GemmOperands(a: a, b: b, c: c, edge: nil, m: m, k: k, n: n, transposedA: transposedA,
+                                       transposedB: transposedB))
+    }
+    guard transposedB else { return smallGemm(a, b, c, m: m, k: k, n: n, transposedA: transposedA) }
+    withUnsafeTemporaryAllocation(of: T.self, capacity: k * n) { bRows in
+        transpose(b, rows: n, cols: k, into: bRows.baseAddress!)
+        smallGemm(a, UnsafePointer(bRows.baseAddress!), c, m: m, k: k, n: n, transposedA: transposedA)
+    }
+}
+
+/// Whether a product is large enough for packing to pay: measured on the 2-core AVX-512 machine
+/// (docs/PERFORMANCE.md), packing won from 256x256 weights on and lost at the reference
+/// network's 32-wide products, where copying costs as much as the arithmetic.
+public func usesPackedGemm(m: Int, k: Int, n: Int) -> Bool {
+    k >= packedMinimumSide && n >= packedMinimumSide && m >= packedMinimumSide
+}
+private let packedMinimumSide = 128
+
+/// C = A · B with A and B read in place (B row-major: [k, n]), tiles of C spread over the cores.
+private func smallGemm<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>,
+                                        m: Int, k: Int, n: Int, transposedA: Bool) {
     let tilesDown = (m + tileRows - 1) / tileRows
     let tilesAcross = (n + tileCols - 1) / tileCols
     let tileCount = tilesDown * tilesAcross
-    if tileCount == 0 { return }
     // The ragged right edge of B (n mod blockCols columns), zero-padded to a whole block.
     let edgeStart = n - n % blockCols
     withUnsafeTemporaryAllocation(of: T.self, capacity: edgeStart < n ? k * blockCols : 0) { edge in
@@ -93,7 +128,7 @@ public func gemm<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, 
             }
         }
         let operands = GemmOperands(a: a, b: b, c: c, edge: UnsafePointer(edge.baseAddress), m: m, k: k, n: n,
-                                    transposedA: transposedA)
+                                    transposedA: transposedA, transposedB: false)
         let runTile = { @Sendable (tile: Int) in
             let row0 = (tile / tilesAcross) * tileRows
             let col0 = (tile % tilesAcross) * tileCols
@@ -118,6 +153,8 @@ private struct GemmOperands<T: KernelScalar>: @unchecked Sendable {
     let m: Int, k: Int, n: Int
     /// a holds Aᵀ [k, m].
     let transposedA: Bool
+    /// b holds Bᵀ [n, k] (packed products only).
+    let transposedB: Bool
 }
 
 @inline(__always)
@@ -154,14 +191,23 @@ private func gemmTile<T: KernelScalar>(_ g: GemmOperands<T>, rows: Range<Int>, c
     }
 }
 
-/// C[0..<6, 0..<blockCols] = A[0..<6, 0..<k] · B[0..<k, 0..<blockCols], where A(r, p) is
-/// a[r · rowStep + p · pStep] and B and C have row strides ldb and ldc; twelve vector accumulators.
+/// C[0..<6, 0..<blockCols] = A[0..<6, 0..<k] · B[0..<k, 0..<blockCols], or C += that with
+/// `accumulate`, where A(r, p) is a[r · rowStep + p · pStep] and B and C have row strides ldb and
+/// ldc; twelve vector accumulators.
 @inline(__always)
 private func block<T: KernelScalar>(_ a: UnsafePointer<T>, rowStep: Int, pStep: Int, _ b: UnsafePointer<T>, _ ldb: Int,
-                                    _ c: UnsafeMutablePointer<T>, _ ldc: Int, k: Int) {
+                                    _ c: UnsafeMutablePointer<T>, _ ldc: Int, k: Int, accumulate: Bool = false) {
     var c00 = Lanes<T>(), c01 = Lanes<T>(), c10 = Lanes<T>(), c11 = Lanes<T>()
     var c20 = Lanes<T>(), c21 = Lanes<T>(), c30 = Lanes<T>(), c31 = Lanes<T>()
     var c40 = Lanes<T>(), c41 = Lanes<T>(), c50 = Lanes<T>(), c51 = Lanes<T>()
+    if accumulate {
+        c00 = loadLanes(c); c01 = loadLanes(c + laneCount)
+        c10 = loadLanes(c + ldc); c11 = loadLanes(c + ldc + laneCount)
+        c20 = loadLanes(c + 2 * ldc); c21 = loadLanes(c + 2 * ldc + laneCount)
+        c30 = loadLanes(c + 3 * ldc); c31 = loadLanes(c + 3 * ldc + laneCount)
+        c40 = loadLanes(c + 4 * ldc); c41 = loadLanes(c + 4 * ldc + laneCount)
+        c50 = loadLanes(c + 5 * ldc); c51 = loadLanes(c + 5 * ldc + laneCount)
+    }
     let a0 = a, a1 = a + rowStep, a2 = a + 2 * rowStep, a3 = a + 3 * rowStep, a4 = a + 4 * rowStep, a5 = a + 5 * rowStep
     var bRow = b
     for p in 0..<k {
@@ -182,6 +228,114 @@ private func block<T: KernelScalar>(_ a: UnsafePointer<T>, rowStep: Int, pStep: 
     storeLanes(c30, c + 3 * ldc); storeLanes(c31, c + 3 * ldc + laneCount)
     storeLanes(c40, c + 4 * ldc); storeLanes(c41, c + 4 * ldc + laneCount)
     storeLanes(c50, c + 5 * ldc); storeLanes(c51, c + 5 * ldc + laneCount)
+}
+
+/// The depth of one packed pass. Each pass adds its products to C, so deeper passes mean fewer
+/// trips through C and fewer packing rounds; at 2048x2048, 512 ran the products in 8.9 s per epoch
+/// where 128 took 10.4 s and 256 9.6 s (docs/PERFORMANCE.md). A B micro-panel of this depth
+/// (32-64 KiB) then lives in L2 rather than L1, which the hardware prefetcher streams well. Fixed,
+/// not read from the cache size, so the sums' rounding is the same on every machine.
+private let packedDepth = 512
+
+/// C = op(A) · op(B) by packed passes over k (see the top of this file). Per pass: every core
+/// packs micro-panels (A: [depth][blockRows], B: [depth][blockCols], zero-padded at the edges),
+/// then every core multiplies blocks of C, adding to what earlier passes left there.
+private func packedGemm<T: KernelScalar>(_ g: GemmOperands<T>) {
+    let rowPanels = (g.m + blockRows - 1) / blockRows, colPanels = (g.n + blockCols - 1) / blockCols
+    // A task's A micro-panels fill half the L2 (its B micro-panel is in L1, C streams); tasks are
+    // spread evenly over the row panels, and columns are cut into tasks of four micro-panels.
+    let panelBytes = packedDepth * blockRows * MemoryLayout<T>.stride
+    let rowBlocks = (rowPanels + max(1, CacheSizes.level2 / 2 / panelBytes) - 1) / max(1, CacheSizes.level2 / 2 / panelBytes)
+    let panelsDown = (rowPanels + rowBlocks - 1) / rowBlocks, panelsAcross = 4
+    let colBlocks = (colPanels + panelsAcross - 1) / panelsAcross
+    withUnsafeTemporaryAllocation(of: T.self, capacity: (rowPanels * blockRows + colPanels * blockCols) * packedDepth) { buffer in
+        let packed = PackedPanels(a: buffer.baseAddress!, b: buffer.baseAddress! + rowPanels * blockRows * packedDepth)
+        for p0 in stride(from: 0, to: g.k, by: packedDepth) {
+            let depth = min(packedDepth, g.k - p0)
+            WorkerPool.shared.run(iterations: rowPanels + colPanels) { panel in
+                if panel < rowPanels {
+                    packA(g, panel: panel, depth: p0..<p0 + depth, into: packed.a + panel * blockRows * depth)
+                } else {
+                    packB(g, panel: panel - rowPanels, depth: p0..<p0 + depth,
+                          into: packed.b + (panel - rowPanels) * blockCols * depth)
+                }
+            }
+            WorkerPool.shared.run(iterations: rowBlocks * colBlocks) { task in
+                let firstRow = (task % rowBlocks) * panelsDown, firstCol = (task / rowBlocks) * panelsAcross
+                for j in firstCol..<min(firstCol + panelsAcross, colPanels) {
+                    for i in firstRow..<min(firstRow + panelsDown, rowPanels) {
+                        multiplyPanels(g, packed, row: i, col: j, depth: depth, accumulate: p0 > 0)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where one pass's packed micro-panels are.
+private struct PackedPanels<T: KernelScalar>: @unchecked Sendable {
+    let a: UnsafeMutablePointer<T>
+    let b: UnsafeMutablePointer<T>
+}
+
+/// A micro-panel of A: packed[p · blockRows + r] = A(panel · blockRows + r, p) for p in depth,
+/// zero past the last row.
+@inline(__always)
+private func packA<T: KernelScalar>(_ g: GemmOperands<T>, panel: Int, depth: Range<Int>, into packed: UnsafeMutablePointer<T>) {
+    let row0 = panel * blockRows, height = min(blockRows, g.m - row0)
+    if height < blockRows { packed.update(repeating: 0, count: blockRows * depth.count) }
+    for r in 0..<height {
+        // Where A(row0 + r, p) is: a[start + p · step].
+        let (start, step) = g.transposedA ? (row0 + r, g.m) : ((row0 + r) * g.k, 1)
+        for (q, p) in depth.enumerated() { packed[q * blockRows + r] = g.a[start + p * step] }
+    }
+}
+
+/// A micro-panel of B: packed[p · blockCols + j] = B(p, panel · blockCols + j) for p in depth,
+/// zero past the last column.
+@inline(__always)
+private func packB<T: KernelScalar>(_ g: GemmOperands<T>, panel: Int, depth: Range<Int>, into packed: UnsafeMutablePointer<T>) {
+    let col0 = panel * blockCols, width = min(blockCols, g.n - col0)
+    if !g.transposedB && width == blockCols {
+        for (q, p) in depth.enumerated() { storeLanes2(g.b + p * g.n + col0, packed + q * blockCols) }
+        return
+    }
+    if width < blockCols { packed.update(repeating: 0, count: blockCols * depth.count) }
+    for j in 0..<width {
+        // Where B(p, col0 + j) is: b[start + p · step]; Bᵀ's rows are B's columns.
+        let (start, step) = g.transposedB ? ((col0 + j) * g.k, 1) : (col0 + j, g.n)
+        for (q, p) in depth.enumerated() { packed[q * blockCols + j] = g.b[start + p * step] }
+    }
+}
+
+/// Copies one row of a B micro-panel (two vectors).
+@inline(__always)
+private func storeLanes2<T: KernelScalar>(_ from: UnsafePointer<T>, _ to: UnsafeMutablePointer<T>) {
+    storeLanes(loadLanes(from), to)
+    storeLanes(loadLanes(from + laneCount), to + laneCount)
+}
+
+/// C's block (row panel i, column panel j) = (or +=) A micro-panel i · B micro-panel j.
+@inline(__always)
+private func multiplyPanels<T: KernelScalar>(_ g: GemmOperands<T>, _ packed: PackedPanels<T>, row i: Int, col j: Int,
+                                             depth: Int, accumulate: Bool) {
+    let a = UnsafePointer(packed.a + i * blockRows * depth), b = UnsafePointer(packed.b + j * blockCols * depth)
+    let row0 = i * blockRows, col0 = j * blockCols
+    let height = min(blockRows, g.m - row0), width = min(blockCols, g.n - col0)
+    let c = g.c + row0 * g.n + col0
+    if height == blockRows && width == blockCols {
+        return block(a, rowStep: 1, pStep: blockRows, b, blockCols, c, g.n, k: depth, accumulate: accumulate)
+    }
+    // A block that sticks out of C runs on a zero-padded copy of its part of C.
+    withUnsafeTemporaryAllocation(of: T.self, capacity: blockRows * blockCols) { scratch in
+        let padded = scratch.baseAddress!
+        padded.update(repeating: 0, count: blockRows * blockCols)
+        if accumulate {
+            for r in 0..<height { (padded + r * blockCols).update(from: c + r * g.n, count: width) }
+        }
+        block(a, rowStep: 1, pStep: blockRows, b, blockCols, padded, blockCols, k: depth, accumulate: accumulate)
+        for r in 0..<height { (c + r * g.n).update(from: padded + r * blockCols, count: width) }
+    }
 }
 
 /// acc += v · s, one fused instruction where the module is built for FMA. Without FMA hardware,

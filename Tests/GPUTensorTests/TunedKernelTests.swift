@@ -74,6 +74,36 @@ struct TunedKernelTests {
         }
     }
 
+    @Test("large products (the packed gemm: several passes over k, ragged panels) agree with plain loops on every kernel build",
+          arguments: CPUBackend<Float>.Kernels.available)
+    func largeProducts(kernels: CPUBackend<Float>.Kernels) throws {
+        // (m, k, n): every side ragged against the 6-row and 16/32-column blocks and the 512-deep
+        // passes; 2049 and 1023 reach three and two passes with a short last one; the first three
+        // take the packed path, the last three (a side below 128) the small one.
+        let shapes = [(500, 1023, 129), (129, 2049, 200), (1000, 130, 1023), (1, 2049, 7), (7, 33, 500), (33, 784, 1000)]
+        let tuned = CPUBackend<Float>(kernels: kernels)
+        for (index, (m, k, n)) in shapes.enumerated() {
+            for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                let a = randomValues(m * k, seed: UInt64(10 + index)), b = randomValues(k * n, seed: UInt64(20 + index))
+                let c = try tuned.makeTensor(Shape(m, n))
+                try tuned.matmul(try tuned.makeTensor(ta ? Shape(k, m) : Shape(m, k), values: a.map(Float.init)), transposeA: ta,
+                                 try tuned.makeTensor(tb ? Shape(n, k) : Shape(k, n), values: b.map(Float.init)), transposeB: tb,
+                                 into: c)
+                // C(i, j) = Σ_p A(i, p) · B(p, j) in Double, reading the operands as stored.
+                var want = [Double](repeating: 0, count: m * n)
+                for i in 0..<m {
+                    for p in 0..<k {
+                        let x = ta ? a[p * m + i] : a[i * k + p]
+                        for j in 0..<n { want[i * n + j] += x * (tb ? b[j * k + p] : b[p * n + j]) }
+                    }
+                }
+                // Float rounding over k terms of magnitude ≤ 1.
+                expectClose(try tuned.download(c).map(Double.init), want, atol: 1e-6 * Double(k), rtol: 1e-4,
+                            "\(kernels) m=\(m) k=\(k) n=\(n) transposeA=\(ta) transposeB=\(tb)")
+            }
+        }
+    }
+
     @Test("the worker pool runs every task exactly once, also with several callers at a time")
     func workerPool() async {
         let pool = WorkerPool.shared

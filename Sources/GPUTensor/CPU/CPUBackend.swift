@@ -250,20 +250,17 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
             }
             return
         }
-        // Both tuned paths take the weights as wᵀ [features, n], so each pixel meets a row; the
-        // sparse one in column blocks that stay in cache.
-        ensure(&scratchB, w.count)
-        let wt = UnsafePointer(floats(scratchB.pointer))
         order.storage.withUnsafeBufferPointer { indices in
             let batchOrder = indices.baseAddress! + start
             if let sparse = examples.storage.sparse {
+                // wᵀ [features, n] in column blocks that stay in cache, so each pixel meets a row.
+                ensure(&scratchB, w.count)
                 fast.packColumnBlocks(floats(w), n, features, floats(scratchB.pointer))
-                fast.sparseProduct(sparse, batchOrder, m, wt, n, features, floats(z))
+                fast.sparseProduct(sparse, batchOrder, m, UnsafePointer(floats(scratchB.pointer)), n, features, floats(z))
             } else {
-                fast.transpose(floats(w), n, features, floats(scratchB.pointer))
                 ensure(&scratchA, m * features)
                 gatherPixels(examples, order, start, rows: m, into: scratchA.pointer)
-                fast.gemm(UnsafePointer(floats(scratchA.pointer)), wt, floats(z), m, features, n, false)
+                fast.gemm(UnsafePointer(floats(scratchA.pointer)), floats(w), floats(z), m, features, n, false, true)
             }
         }
     }
@@ -296,7 +293,7 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
                 // dw [n, features] = dzᵀ [n, m] · x [m, features]
                 ensure(&scratchB, m * features)
                 gatherPixels(examples, order, start, rows: m, into: scratchB.pointer)
-                fast.gemm(UnsafePointer(floats(dz)), UnsafePointer(floats(scratchB.pointer)), floats(dw), n, m, features, true)
+                fast.gemm(UnsafePointer(floats(dz)), UnsafePointer(floats(scratchB.pointer)), floats(dw), n, m, features, true, false)
             }
         }
     }
@@ -331,15 +328,7 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
             }
             return
         }
-        // The tuned kernel reads A as it is or transposed; a transposed B (always a small
-        // weight matrix here) is first copied into row-major scratch memory.
-        var pb = UnsafePointer(floats(b))
-        if transposeB {
-            ensure(&scratchB, b.count)
-            fast.transpose(pb, b.rows, b.cols, floats(scratchB.pointer))
-            pb = UnsafePointer(floats(scratchB.pointer))
-        }
-        fast.gemm(UnsafePointer(floats(a)), pb, floats(c), m, k, n, transposeA)
+        fast.gemm(UnsafePointer(floats(a)), UnsafePointer(floats(b)), floats(c), m, k, n, transposeA, transposeB)
     }
 
     private func ensure(_ scratch: inout CPUStorage<T>, _ count: Int) {

@@ -9,9 +9,8 @@ struct FloatKernels: Sendable {
     typealias Pointer = UnsafePointer<Float>
     typealias MutablePointer = UnsafeMutablePointer<Float>
 
-    /// (a, b, c, m, k, n, a holds Aᵀ)
-    let gemm: @Sendable (Pointer, Pointer, MutablePointer, Int, Int, Int, Bool) -> Void
-    let transpose: @Sendable (Pointer, Int, Int, MutablePointer) -> Void
+    /// (a, b, c, m, k, n, a holds Aᵀ, b holds Bᵀ)
+    let gemm: @Sendable (Pointer, Pointer, MutablePointer, Int, Int, Int, Bool, Bool) -> Void
     /// (w, n, features, wt): w [n, features] transposed into the sparse kernels' column blocks
     let packColumnBlocks: @Sendable (Pointer, Int, Int, MutablePointer) -> Void
     let gatherRows: @Sendable (UnsafePointer<UInt8>, UnsafePointer<Int32>, Int, Int, MutablePointer) -> Void
@@ -29,8 +28,7 @@ struct FloatKernels: Sendable {
                                    MutablePointer) -> Void
 
     static let portable = FloatKernels(
-        gemm: { CPUKernels.gemm($0, $1, $2, m: $3, k: $4, n: $5, transposedA: $6) },
-        transpose: { CPUKernels.transpose($0, rows: $1, cols: $2, into: $3) },
+        gemm: { CPUKernels.gemm($0, $1, $2, m: $3, k: $4, n: $5, transposedA: $6, transposedB: $7) },
         packColumnBlocks: { CPUKernels.packColumnBlocks($0, n: $1, features: $2, into: $3) },
         gatherRows: { CPUKernels.gatherRows($0, order: $1, rows: $2, features: $3, into: $4) },
         relu: { CPUKernels.relu($0, $1, count: $2) },
@@ -49,8 +47,7 @@ struct FloatKernels: Sendable {
         })
 
     static let avx2 = FloatKernels(
-        gemm: { CPUKernelsAVX2.gemm($0, $1, $2, m: $3, k: $4, n: $5, transposedA: $6) },
-        transpose: { CPUKernelsAVX2.transpose($0, rows: $1, cols: $2, into: $3) },
+        gemm: { CPUKernelsAVX2.gemm($0, $1, $2, m: $3, k: $4, n: $5, transposedA: $6, transposedB: $7) },
         packColumnBlocks: { CPUKernelsAVX2.packColumnBlocks($0, n: $1, features: $2, into: $3) },
         gatherRows: { CPUKernelsAVX2.gatherRows($0, order: $1, rows: $2, features: $3, into: $4) },
         relu: { CPUKernelsAVX2.relu($0, $1, count: $2) },
@@ -69,8 +66,7 @@ struct FloatKernels: Sendable {
         })
 
     static let avx512 = FloatKernels(
-        gemm: { CPUKernelsAVX512.gemm($0, $1, $2, m: $3, k: $4, n: $5, transposedA: $6) },
-        transpose: { CPUKernelsAVX512.transpose($0, rows: $1, cols: $2, into: $3) },
+        gemm: { CPUKernelsAVX512.gemm($0, $1, $2, m: $3, k: $4, n: $5, transposedA: $6, transposedB: $7) },
         packColumnBlocks: { CPUKernelsAVX512.packColumnBlocks($0, n: $1, features: $2, into: $3) },
         gatherRows: { CPUKernelsAVX512.gatherRows($0, order: $1, rows: $2, features: $3, into: $4) },
         relu: { CPUKernelsAVX512.relu($0, $1, count: $2) },
