@@ -94,7 +94,7 @@ public func gemm<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, 
                                   m: Int, k: Int, n: Int, transposedA: Bool = false, transposedB: Bool = false) {
     if m == 0 || n == 0 { return }
     if k == 0 { return c.update(repeating: 0, count: m * n) }
-    if usesPackedGemm(m: m, k: k, n: n) {
+    if usesPackedGemm(m: m, k: k, n: n, elementSize: MemoryLayout<T>.stride) {
         return packedGemm(GemmOperands(a: a, b: b, c: c, edge: nil, m: m, k: k, n: n, transposedA: transposedA,
                                        transposedB: transposedB))
     }
@@ -105,13 +105,17 @@ public func gemm<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, 
     }
 }
 
-/// Whether a product is large enough for packing to pay: measured on the 2-core AVX-512 machine
-/// (docs/PERFORMANCE.md), packing won from 256x256 weights on and lost at the reference
-/// network's 32-wide products, where copying costs as much as the arithmetic.
-public func usesPackedGemm(m: Int, k: Int, n: Int) -> Bool {
-    k >= packedMinimumSide && n >= packedMinimumSide && m >= packedMinimumSide
+/// Whether a product is large enough for packing to pay: when B does not fit in half the L2
+/// (the small path reads it once per 6 rows of C), and every side is at least 128. Measured on
+/// the 2-core AVX-512 machine (docs/PERFORMANCE.md): at 256x256 weights (256 KiB, in L2) the
+/// small path took 0.38-0.45 s per epoch against 0.46-0.51 s packed, at 512x512 (1 MiB) 1.27-1.41 s
+/// against 1.16-1.30 s. Up to `packedDepth` deep both paths add the same products in the same
+/// order, so this choice, which depends on the machine's cache, changes no result; deeper
+/// products always take the packed path (sums in passes) when m and n allow it.
+func usesPackedGemm(m: Int, k: Int, n: Int, elementSize: Int) -> Bool {
+    guard m >= 128, n >= 128 else { return false }
+    return k > packedDepth || k * n * elementSize > CacheSizes.level2 / 2
 }
-private let packedMinimumSide = 128
 
 /// C = A · B with A and B read in place (B row-major: [k, n]), tiles of C spread over the cores.
 private func smallGemm<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>,
