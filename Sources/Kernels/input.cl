@@ -22,13 +22,15 @@ inline void write_targets(const int classes, const int example, const int r, __g
     for (int c = 0; c < classes; ++c) targets[r * classes + c] = labels[example] == c ? (real)1 : (real)0;
 }
 
-// input_product (CPU devices): item (g, r) computes z[r, 32g .. 32g+31]: two 16-wide vectors
-// with two pixels in flight where 32 columns fit, else 16-wide blocks, then one column at a time.
-// flags: EPI_BIAS and EPI_RELU (epilogue.cl), bias [n].
-__kernel void input_product(const int m, const int n, const int start,
+// input_product (CPU devices): item (g, r) computes z[r, 32g .. 32g+31] from strip g of wᵀ
+// (pack_strips, 32 wide: [features, 32] contiguous, zeros past column n - 1), in two 16-wide
+// vectors with two pixels in flight. A pixel's weights are then one 128-byte row of a strip that
+// the group's items (rows of the batch) share from cache, where rows of wᵀ itself would be n
+// floats apart. flags: EPI_BIAS and EPI_RELU (epilogue.cl), bias [n].
+__kernel void input_product(const int m, const int n, const int features, const int start,
                             __global const int* offsets, __global const ushort* columns,
                             __global const uchar* values, __global const int* order,
-                            __global const real* scale, __global const real* wt, __global real* z,
+                            __global const real* scale, __global const real* strips, __global real* z,
                             const int flags, __global const real* bias, const int classes,
                             __global const uchar* labels, __global real* targets) {
     const int j0 = get_global_id(0) * 32, r = get_global_id(1);
@@ -36,38 +38,33 @@ __kernel void input_product(const int m, const int n, const int start,
     const int example = order[start + r];
     if (j0 == 0) write_targets(classes, example, r, labels, targets);
     const int begin = offsets[example], end = offsets[example + 1];
+    __global const real* wt = strips + (size_t)(j0 / 32) * features * 32;
+    real16 a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+    int q = begin;
+    for (; q + 2 <= end; q += 2) {
+        __global const real* w0 = wt + (size_t)columns[q] * 32;
+        __global const real* w1 = wt + (size_t)columns[q + 1] * 32;
+        const real s0 = scale[values[q]], s1 = scale[values[q + 1]];
+        a0 += s0 * vload16(0, w0); a1 += s0 * vload16(1, w0);
+        b0 += s1 * vload16(0, w1); b1 += s1 * vload16(1, w1);
+    }
+    if (q < end) {
+        __global const real* w0 = wt + (size_t)columns[q] * 32;
+        const real s0 = scale[values[q]];
+        a0 += s0 * vload16(0, w0); a1 += s0 * vload16(1, w0);
+    }
+    const real16 lo = a0 + b0, hi = a1 + b1;
     __global real* out = z + (size_t)r * n;
     if (j0 + 32 <= n) {
-        real16 a0 = 0, a1 = 0, b0 = 0, b1 = 0;
-        int q = begin;
-        for (; q + 2 <= end; q += 2) {
-            __global const real* w0 = wt + (size_t)columns[q] * n + j0;
-            __global const real* w1 = wt + (size_t)columns[q + 1] * n + j0;
-            const real s0 = scale[values[q]], s1 = scale[values[q + 1]];
-            a0 += s0 * vload16(0, w0); a1 += s0 * vload16(1, w0);
-            b0 += s1 * vload16(0, w1); b1 += s1 * vload16(1, w1);
-        }
-        if (q < end) {
-            __global const real* w0 = wt + (size_t)columns[q] * n + j0;
-            const real s0 = scale[values[q]];
-            a0 += s0 * vload16(0, w0); a1 += s0 * vload16(1, w0);
-        }
-        const real16 lo = a0 + b0, hi = a1 + b1;
         vstore16(epilogue16(lo, flags, r, j0, n, 0, bias, bias), 0, out + j0);
         vstore16(epilogue16(hi, flags, r, j0 + 16, n, 0, bias, bias), 1, out + j0);
         return;
     }
-    int j = j0;
-    for (; j + 16 <= n; j += 16) {
-        real16 acc = 0;
-        for (int q = begin; q < end; ++q) acc += scale[values[q]] * vload16(0, wt + (size_t)columns[q] * n + j);
-        vstore16(epilogue16(acc, flags, r, j, n, 0, bias, bias), 0, out + j);
-    }
-    for (; j < n; ++j) {
-        real acc = 0;
-        for (int q = begin; q < end; ++q) acc += scale[values[q]] * wt[(size_t)columns[q] * n + j];
-        out[j] = epilogue(acc, flags, r, j, n, 0, bias, bias);
-    }
+    // The last strip sticks out of z: store the columns inside it one by one.
+    real sums[32];
+    vstore16(lo, 0, sums);
+    vstore16(hi, 1, sums);
+    for (int j = j0; j < n; ++j) out[j] = epilogue(sums[j - j0], flags, r, j, n, 0, bias, bias);
 }
 
 // input_product_lanes (GPUs): the same product with one work-group per (LANE_COLUMNS columns, row r) and
@@ -100,22 +97,27 @@ __kernel void input_product_lanes(const int m, const int n, const int start,
 }
 
 // input_gradient_parts (CPU devices): the rows are split into `parts` parts; item (g, p) sums
-// part p's rows into its own slice of scratch, columns 32g .. 32g+31:
-//   scratch[p, f, j] = Σ_{r in part p} x[r, f] · dz[r, j]       scratch [parts, features + 1, n]
+// part p's rows into its own block of scratch, columns 32g .. 32g+31:
+//   scratch[p, g, f, j - 32g] = Σ_{r in part p} x[r, f] · dz[r, j]     scratch [parts, ⌈n/32⌉, features + 1, 32]
 // walking each row's non-zero pixels only; "feature" f = features is the constant 1, whose sums
-// become the bias gradient. No two items write the same element, so no atomics;
-// input_gradient_sum then adds the parts in a fixed order.
+// become the bias gradient. Each item's block is contiguous (a pixel updates one 128-byte row of
+// it), and no two items write the same element, so no atomics; input_gradient_sum then adds
+// the parts in a fixed order.
 __kernel void input_gradient_parts(const int m, const int n, const int features, const int start, const int parts,
                                    __global const int* offsets, __global const ushort* columns,
                                    __global const uchar* values, __global const int* order,
                                    __global const real* scale, __global const real* dz, __global real* scratch) {
-    const int j0 = get_global_id(0) * 32, p = get_global_id(1);
+    const int g = get_global_id(0), j0 = g * 32, p = get_global_id(1);
     if (p >= parts || j0 >= n) return;
-    __global real* part = scratch + (size_t)p * (features + 1) * n;
-    __global real* ones = part + (size_t)features * n + j0;
+    __global real* block = scratch + ((size_t)p * ((n + 31) / 32) + g) * (features + 1) * 32;
+    __global real* ones = block + (size_t)features * 32;
     const int width = min(32, n - j0);
-    for (int f = 0; f <= features; ++f)
-        for (int j = 0; j < width; ++j) part[(size_t)f * n + j0 + j] = 0;
+    // Zeroed row by row: as one flat loop of (features + 1) · 32 stores, Mesa's llvmpipe (22.3)
+    // gave wrong gradients (check's inputLinearGradient, 500 x 784, no zero pixels).
+    for (int f = 0; f <= features; ++f) {
+        vstore16((real16)0, 0, block + (size_t)f * 32);
+        vstore16((real16)0, 1, block + (size_t)f * 32);
+    }
     const int first = p * m / parts, last = (p + 1) * m / parts;
     real16 ones0 = 0, ones1 = 0;   // the bias gradient's part, in registers (a store per row cost 50%)
     for (int r = first; r < last; ++r) {
@@ -127,7 +129,7 @@ __kernel void input_gradient_parts(const int m, const int n, const int features,
             ones0 += d0;
             ones1 += d1;
             for (int q = begin; q < end; ++q) {
-                __global real* t = part + (size_t)columns[q] * n + j0;
+                __global real* t = block + (size_t)columns[q] * 32;
                 const real s = scale[values[q]];
                 vstore16(vload16(0, t) + s * d0, 0, t);
                 vstore16(vload16(1, t) + s * d1, 1, t);
@@ -135,7 +137,7 @@ __kernel void input_gradient_parts(const int m, const int n, const int features,
         } else {
             for (int j = 0; j < width; ++j) ones[j] += d[j];
             for (int q = begin; q < end; ++q) {
-                __global real* t = part + (size_t)columns[q] * n + j0;
+                __global real* t = block + (size_t)columns[q] * 32;
                 const real s = scale[values[q]];
                 for (int j = 0; j < width; ++j) t[j] += s * d[j];
             }
@@ -181,14 +183,16 @@ __kernel void input_gradient_lanes(const int m, const int n, const int features,
 }
 
 // input_gradient_sum: dw[j, f] = Σ_p scratch[p, f, j] + alpha · w[j, f], and db[j] =
-// Σ_p scratch[p, features, j]: the parts added in order. Item (f, j), f in 0 ... features.
+// Σ_p scratch[p, features, j]: the parts added in order (scratch in input_gradient_parts'
+// blocks of 32 columns). Item (f, j), f in 0 ... features.
 __kernel void input_gradient_sum(const int n, const int features, const int parts, const real alpha,
                                  __global const real* scratch, __global const real* w,
                                  __global real* dw, __global real* db) {
     const int f = get_global_id(0), j = get_global_id(1);
     if (f > features || j >= n) return;
+    const size_t blocks = (n + 31) / 32, at = ((size_t)(j / 32) * (features + 1) + f) * 32 + j % 32;
     real sum = 0;
-    for (int p = 0; p < parts; ++p) sum += scratch[((size_t)p * (features + 1) + f) * n + j];
+    for (int p = 0; p < parts; ++p) sum += scratch[(size_t)p * blocks * (features + 1) * 32 + at];
     if (f == features) db[j] = sum;
     else dw[(size_t)j * features + f] = sum + alpha * w[(size_t)j * features + f];
 }

@@ -29,13 +29,13 @@ __kernel void matmul(const int M, const int N, const int K, const int trans_a, c
 // matmul_rows: the same product without local memory or barriers, for CPU devices (PoCL).
 // Item (g, h) computes the 4 x 16 block C[4h .. 4h+3, 16g .. 16g+15] in eight real8
 // accumulators, so the kernel is vectorised whatever the compiler does across work items, and
-// each piece of B loaded serves four rows of C. B must be stored [K, N] (not transposed): the
-// host first transposes a transposed B (here always a small weight matrix) with `transpose`.
-// Blocks that stick out of C's columns (N not a multiple of 16) take the element-by-element
-// path. Then the epilogue; with EPI_ROW_SUMS the items of the first column block also add up
-// their four rows of op(A).
+// each piece of B loaded serves four rows of C. B comes packed in strips of 16 columns
+// (pack_strips): item g reads strip g front to back, one contiguous 64-byte row per step, where
+// B's own rows would be N floats apart, a power-of-two stride at the usual widths that maps every
+// row to the same few cache sets. The items of a work-group share the strip from cache. Then the
+// epilogue; with EPI_ROW_SUMS the items of the first strip also add up their four rows of op(A).
 __kernel void matmul_rows(const int M, const int N, const int K, const int trans_a,
-                          __global const real* A, __global const real* B, __global real* C,
+                          __global const real* A, __global const real* strips, __global real* C,
                           const int flags, const real alpha, __global const real* D, __global real* v) {
     const int j0 = get_global_id(0) * 16, i0 = get_global_id(1) * 4;
     if (i0 >= M || j0 >= N) return;
@@ -49,23 +49,24 @@ __kernel void matmul_rows(const int M, const int N, const int K, const int trans
             v[i] = sum;
         }
     }
+    // Rows past M (M not a multiple of 4: a 10-wide layer's gradient) repeat the last row's
+    // reads and are not stored: a scalar path took 4x as long for them on PoCL.
+    const int rows = min(4, M - i0);
+    const size_t s1 = min(1, rows - 1) * row_step, s2 = min(2, rows - 1) * row_step, s3 = min(3, rows - 1) * row_step;
+    real8 c0 = 0, c1 = 0, c2 = 0, c3 = 0, d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+    __global const real* b = strips + (size_t)(j0 / 16) * K * 16;
+    for (int p = 0; p < K; ++p) {
+        const real8 b0 = vload8(0, b), b1 = vload8(1, b);
+        const real x0 = a[0], x1 = a[s1], x2 = a[s2], x3 = a[s3];
+        c0 += x0 * b0; d0 += x0 * b1;
+        c1 += x1 * b0; d1 += x1 * b1;
+        c2 += x2 * b0; d2 += x2 * b1;
+        c3 += x3 * b0; d3 += x3 * b1;
+        a += p_step;
+        b += 16;
+    }
+    __global real* c = C + (size_t)i0 * N + j0;
     if (j0 + 16 <= N) {
-        // Rows past M (M not a multiple of 4: a 10-wide layer's gradient) repeat the last row's
-        // reads and are not stored: the scalar path below took 4x as long for them on PoCL.
-        const int rows = min(4, M - i0);
-        const size_t s1 = min(1, rows - 1) * row_step, s2 = min(2, rows - 1) * row_step, s3 = min(3, rows - 1) * row_step;
-        real8 c0 = 0, c1 = 0, c2 = 0, c3 = 0, d0 = 0, d1 = 0, d2 = 0, d3 = 0;
-        for (int p = 0; p < K; ++p) {
-            __global const real* b = B + (size_t)p * N + j0;
-            const real8 b0 = vload8(0, b), b1 = vload8(1, b);
-            const real x0 = a[0], x1 = a[s1], x2 = a[s2], x3 = a[s3];
-            c0 += x0 * b0; d0 += x0 * b1;
-            c1 += x1 * b0; d1 += x1 * b1;
-            c2 += x2 * b0; d2 += x2 * b1;
-            c3 += x3 * b0; d3 += x3 * b1;
-            a += p_step;
-        }
-        __global real* c = C + (size_t)i0 * N + j0;
         const int j1 = j0 + 8;
         vstore8(epilogue8(c0, flags, i0, j0, N, alpha, D, v), 0, c); vstore8(epilogue8(d0, flags, i0, j1, N, alpha, D, v), 1, c); c += N;
         if (rows < 2) return;
@@ -76,13 +77,44 @@ __kernel void matmul_rows(const int M, const int N, const int K, const int trans
         vstore8(epilogue8(c3, flags, i0 + 3, j0, N, alpha, D, v), 0, c); vstore8(epilogue8(d3, flags, i0 + 3, j1, N, alpha, D, v), 1, c);
         return;
     }
-    for (int i = i0; i < min(i0 + 4, M); ++i) {
-        for (int j = j0; j < min(j0 + 16, N); ++j) {
-            real acc = 0;
-            for (int p = 0; p < K; ++p) acc += A[i * row_step + p * p_step] * B[(size_t)p * N + j];
-            C[(size_t)i * N + j] = epilogue(acc, flags, i, j, N, alpha, D, v);
-        }
+    // The last strip sticks out of C (N not a multiple of 16): its padding columns hold zeros;
+    // store the columns inside C one by one.
+    real block[4][16];
+    vstore8(c0, 0, block[0]); vstore8(d0, 1, block[0]);
+    vstore8(c1, 0, block[1]); vstore8(d1, 1, block[1]);
+    vstore8(c2, 0, block[2]); vstore8(d2, 1, block[2]);
+    vstore8(c3, 0, block[3]); vstore8(d3, 1, block[3]);
+    for (int r = 0; r < rows; ++r) {
+        for (int j = j0; j < N; ++j) C[(size_t)(i0 + r) * N + j] = epilogue(block[r][j - j0], flags, i0 + r, j, N, alpha, D, v);
     }
+}
+
+// pack_strips: op(B) [K, N] copied into strips of `width` columns (16 for matmul_rows, 32 for
+// input_product), each stored whole:
+//   strips[(j / width) · K · width + p · width + j % width] = op(B)[p, j]
+// and zeros past column N - 1 up to N rounded up to width. src is B [K, N], or Bᵀ [N, K] when
+// trans. An item copies 16 elements that are neighbours in src: 16 columns of a row of B
+// (item (j / 16, p)), or 16 rows of a column of op(B), a row of Bᵀ (item (p / 16, j)).
+__kernel void pack_strips(const int K, const int N, const int width, const int trans,
+                          __global const real* src, __global real* strips) {
+    const int padded = (N + width - 1) / width * width;
+    if (!trans) {
+        const int j0 = get_global_id(0) * 16, p = get_global_id(1);
+        if (p >= K || j0 >= padded) return;
+        __global real* out = strips + (size_t)(j0 / width) * K * width + (size_t)p * width + j0 % width;
+        __global const real* in = src + (size_t)p * N + j0;
+        if (j0 + 16 <= N) {
+            vstore16(vload16(0, in), 0, out);
+        } else {
+            for (int j = 0; j < 16; ++j) out[j] = j0 + j < N ? in[j] : (real)0;
+        }
+        return;
+    }
+    const int p0 = get_global_id(0) * 16, j = get_global_id(1);
+    if (p0 >= K || j >= padded) return;
+    __global real* out = strips + (size_t)(j / width) * K * width + (size_t)p0 * width + j % width;
+    __global const real* in = src + (size_t)j * K + p0;
+    for (int q = 0; q < min(16, K - p0); ++q) out[(size_t)q * width] = j < N ? in[q] : (real)0;
 }
 
 // transpose: dst[c, r] = src[r, c]   src [rows, cols], dst [cols, rows]. Item (r, c), so

@@ -29,6 +29,7 @@ enum KernelName: String, CaseIterable {
     case inputGradientLanes = "input_gradient_lanes"
     case matmul
     case matmulRows = "matmul_rows"
+    case packStrips = "pack_strips"
     case weightGradientLanes = "weight_gradient_lanes"
     case transpose
     case addBroadcast = "add_broadcast"

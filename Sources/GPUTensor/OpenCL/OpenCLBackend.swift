@@ -34,9 +34,9 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     /// The work-group sizes compiled into the kernels, and each kernel's largest group.
     let sizes: KernelSizes
     private let groupLimits: [KernelName: Int]
-    /// Scratch memory for a transposed B on devices that use matmul_rows, and for the first
-    /// layer's transposed weights; grown on demand.
-    private var transposeScratch: CLBuffer?
+    /// Scratch memory for B packed in strips for matmul_rows, and for the first layer's
+    /// transposed weights; grown on demand.
+    private var operandScratch: CLBuffer?
     /// The partial sums of input_gradient_parts; grown on demand.
     private var gradientScratch: CLBuffer?
     /// layers_after_first's per-row loss, hit and share of Σ w² [m, 3], grown on demand, and
@@ -293,23 +293,28 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         try ShapeChecks.inputProduct(examples, order, start, w.shape, y.shape)
         try requireShape("inputLinear", "b", b.shape, Shape(1, w.rows))
         if let targets { try requireShape("inputLinear", "targets", targets.shape, Shape(y.rows, examples.classes)) }
-        let wt = try transposed(w)   // [features, n]: each non-zero pixel reads one row
         let m = y.rows, n = w.rows
         let epilogue: Epilogue = relu ? [.bias, .relu] : .bias
-        let arguments: [Argument] = [
-            .int(m), .int(n), .int(start), .buffer(examples.storage.offsets), .buffer(examples.storage.columns),
-            .buffer(examples.storage.values), .buffer(order.storage), .buffer(pixelScale), .buffer(wt), .buffer(y.storage),
+        let targetArguments: [Argument] = [
             .int(epilogue.rawValue), .buffer(b.storage), .int(targets == nil ? 0 : examples.classes),
             .buffer(examples.storage.labels), .buffer((targets ?? y).storage),
         ]
+        let pixelArguments: [Argument] = [
+            .buffer(examples.storage.offsets), .buffer(examples.storage.columns), .buffer(examples.storage.values),
+            .buffer(order.storage), .buffer(pixelScale),
+        ]
+        // wᵀ [features, n]: each non-zero pixel reads one row.
         if family == .gpu {
             // A group per (LANE_COLUMNS columns, row), its lanes splitting the row's pixels: see input.cl.
-            try launch(.inputProductLanes, global: [n, m * sizes.lanes], arguments)
+            try launch(.inputProductLanes, global: [n, m * sizes.lanes], [.int(m), .int(n), .int(start)] + pixelArguments
+                       + [.buffer(try transposed(w)), .buffer(y.storage)] + targetArguments)
             return
         }
-        let groups = (n + 31) / 32   // 32 columns per item, see input.cl
-        try launch(.inputProduct, global: [groups, m], preferred: [groups.roundedUpToPowerOfTwo, max(1, 32 / groups.roundedUpToPowerOfTwo)],
-                   arguments)
+        // An item per (32 columns, row), a group per strip of 32 columns: see input.cl.
+        let strips = try packedStrips(w, transposed: true, k: examples.features, n: n, width: 32)
+        try launch(.inputProduct, global: [(n + 31) / 32, m], preferred: [1, 32],
+                   [.int(m), .int(n), .int(examples.features), .int(start)] + pixelArguments
+                   + [.buffer(strips), .buffer(y.storage)] + targetArguments)
     }
 
     public func inputLinearGradient(_ dz: Tensor<OpenCLBackend<T>>, _ examples: ExampleSet<OpenCLBackend<T>>,
@@ -328,11 +333,11 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
             return
         }
         // Partial sums over parts of the batch's rows from the non-zero pixels, [parts,
-        // features + 1, n] (the extra feature is the constant 1: the bias gradient), then
-        // input_gradient_sum adds them.
+        // ⌈n/32⌉, features + 1, 32] (the extra feature is the constant 1: the bias gradient),
+        // then input_gradient_sum adds them.
         let columnBlocks = (n + 31) / 32   // 32 columns per item, see input.cl
         let parts = gradientParts(columnBlocks: columnBlocks)
-        let scratch = try scratchBuffer(&gradientScratch, bytes: parts * (features + 1) * n * MemoryLayout<T>.stride)
+        let scratch = try scratchBuffer(&gradientScratch, bytes: parts * columnBlocks * (features + 1) * 32 * MemoryLayout<T>.stride)
         try launch(.inputGradientParts, global: [columnBlocks, parts], preferred: [1, 1], [
             .int(m), .int(n), .int(features), .int(start), .int(parts), .buffer(examples.storage.offsets),
             .buffer(examples.storage.columns), .buffer(examples.storage.values), .buffer(order.storage),
@@ -360,9 +365,21 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         return buffer
     }
 
+    /// op(b) [k, n] packed in strips of `width` columns (pack_strips in matmul.cl) in scratch
+    /// memory, queued: valid until the next op that uses the scratch.
+    private func packedStrips(_ b: Tensor<OpenCLBackend<T>>, transposed: Bool, k: Int, n: Int, width: Int) throws -> CLBuffer {
+        let padded = (n + width - 1) / width * width
+        let strips = try scratchBuffer(&operandScratch, bytes: padded * k * MemoryLayout<T>.stride)
+        // Items copy 16 neighbouring elements of b: see pack_strips.
+        try launch2D(.packStrips, cols: transposed ? (k + 15) / 16 : padded / 16, rows: transposed ? padded : k, [
+            .int(k), .int(n), .int(width), .int(transposed ? 1 : 0), .buffer(b.storage), .buffer(strips),
+        ])
+        return strips
+    }
+
     /// A transposed copy of `t` in scratch memory, queued: valid until the next op that uses the scratch.
     private func transposed(_ t: Tensor<OpenCLBackend<T>>) throws -> CLBuffer {
-        let scratch = try scratchBuffer(&transposeScratch, bytes: t.count * MemoryLayout<T>.stride)
+        let scratch = try scratchBuffer(&operandScratch, bytes: t.count * MemoryLayout<T>.stride)
         try launch2D(.transpose, cols: t.rows, rows: t.cols, [
             .int(t.rows), .int(t.cols), .buffer(t.storage), .buffer(scratch),
         ])
@@ -414,13 +431,13 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
             .int(epilogue.rawValue), .real(alpha), .buffer((operand ?? c).storage), .buffer((vector ?? c).storage),
         ]
         if family == .cpu {
-            // The barrier-free kernel, with a transposed B copied to [K, N] first.
-            let bRows = transposeB ? try transposed(b) : b.storage
+            // The barrier-free kernel, with op(B) packed in strips of 16 columns first.
             let groups = (n + 15) / 16   // matmul_rows items across: 16 columns each; items down: 4 rows each
+            let strips = try packedStrips(b, transposed: transposeB, k: k, n: n, width: 16)
             // Work-groups of about 32 items: fewer, larger groups cost a CPU device less to schedule.
             let across = min(groups, 32).roundedUpToPowerOfTwo
-            try launch(.matmulRows, global: [groups, (m + 3) / 4], preferred: [across, max(1, 32 / across)], [
-                .int(m), .int(n), .int(k), .int(transposeA ? 1 : 0), .buffer(a.storage), .buffer(bRows), .buffer(c.storage),
+            try launch(.matmulRows, global: [groups, (m + 3) / 4], preferred: [1, 32], [
+                .int(m), .int(n), .int(k), .int(transposeA ? 1 : 0), .buffer(a.storage), .buffer(strips), .buffer(c.storage),
             ] + extra)
             return
         }
