@@ -100,9 +100,11 @@ public struct OpCheck {
     public static let standardShapes = Shapes(
         batches: [Shape(1, 1), Shape(7, 33), Shape(500, 784)],
         firstLayer: [(1, 1, 1), (7, 33, 5), (33, 7, 1), (500, 784, 32), (17, 65, 48), (5, 100, 33)],
-        layers: [(1, 1, 1), (7, 33, 5), (33, 7, 1), (500, 32, 32), (500, 32, 10), (17, 65, 129)],
+        layers: [(1, 1, 1), (7, 33, 5), (33, 7, 1), (500, 32, 32), (500, 32, 10), (17, 65, 129), (200, 300, 260)],
+        // The last two reach the large-product kernels (the CPU's packed gemm: more than one pass
+        // over k; the GPU family's matmul_blocked), ragged against their blocks.
         products: [(1, 1, 1), (7, 33, 5), (33, 7, 1), (500, 784, 32), (500, 32, 784),
-                   (32, 500, 784), (784, 32, 10), (10, 500, 32), (17, 65, 129)],
+                   (32, 500, 784), (784, 32, 10), (10, 500, 32), (17, 65, 129), (130, 1023, 129), (260, 600, 300)],
         elementwise: [Shape(1, 1), Shape(7, 33), Shape(500, 784), Shape(500, 32)],
         softmax: [Shape(1, 1), Shape(1, 10), Shape(7, 33), Shape(500, 10), Shape(33, 1000)],
         networks: [(1, [1, 1, 1]), (7, [33, 5, 3]), (500, [32, 32, 10]), (33, [17, 65, 1, 12]), (5, [300, 10])],
@@ -113,12 +115,14 @@ public struct OpCheck {
     /// work-groups, widths that are not multiples of 4, 16 or 32 (50 = 32 + 16 + 2 takes the
     /// 32-wide, 16-wide and scalar paths of input_product), more rows than a reduction's
     /// work-group (300 > 256), more units than layers_after_first's group (65 > 64), more
-    /// elements than a sum_of_squares group reads as vectors in one step (4,500 > 256 · 16).
+    /// elements than a sum_of_squares group reads as vectors in one step (4,500 > 256 · 16),
+    /// products and layers larger than a blocked matmul group's 64 x 64 (32 x 32 on a small
+    /// device) with ragged edges.
     public static let smallShapes = Shapes(
         batches: [Shape(1, 1), Shape(7, 33)],
         firstLayer: [(1, 1, 1), (7, 33, 5), (3, 7, 50), (9, 40, 33)],
-        layers: [(1, 1, 1), (7, 33, 5), (5, 7, 1), (6, 17, 19), (9, 6, 10)],
-        products: [(1, 1, 1), (7, 33, 5), (33, 7, 1), (5, 17, 35), (18, 9, 10)],
+        layers: [(1, 1, 1), (7, 33, 5), (5, 7, 1), (6, 17, 19), (9, 6, 10), (70, 17, 65)],
+        products: [(1, 1, 1), (7, 33, 5), (33, 7, 1), (5, 17, 35), (18, 9, 10), (65, 20, 66)],
         elementwise: [Shape(1, 1), Shape(7, 33), Shape(9, 500)],
         softmax: [Shape(1, 1), Shape(1, 10), Shape(7, 33), Shape(300, 10)],
         networks: [(1, [1, 1, 1]), (7, [33, 5, 3]), (3, [17, 65, 1, 12]), (2, [70, 10])],

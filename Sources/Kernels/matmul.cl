@@ -26,6 +26,61 @@ __kernel void matmul(const int M, const int N, const int K, const int trans_a, c
     if (i < M && j < N) C[i * N + j] = epilogue(acc, flags, i, j, N, alpha, D, v);
 }
 
+// matmul_blocked (GPUs, large products): the same product, each item computing an
+// ITEM_BLOCK x ITEM_BLOCK block of C, so that every value read from local memory serves
+// ITEM_BLOCK multiply-adds instead of one (the tiled kernel above does one load per
+// multiply-add and is bound by local memory). A TILE x TILE work-group covers BLOCK x BLOCK of
+// C (BLOCK = ITEM_BLOCK · TILE) and walks K in steps of TILE through two local tiles:
+//   a_tile[p][r] = op(A)[i0 + r, t + p]     b_tile[p][c] = op(B)[t + p, j0 + c]
+// Item (tx, ty) owns C[i0 + ty + TILE·a, j0 + tx + TILE·b] for a, b < ITEM_BLOCK: interleaved,
+// so neighbouring items read neighbouring local elements and store neighbouring elements of C.
+// Loads are arranged so that neighbouring items read neighbouring global elements whatever the
+// transposes; a tile row is padded by one element so that the column-wise stores into it do
+// not all hit one local-memory bank. Global size: ⌈N / BLOCK⌉ · TILE by ⌈M / BLOCK⌉ · TILE.
+#define BLOCK (ITEM_BLOCK * TILE)
+__kernel void matmul_blocked(const int M, const int N, const int K, const int trans_a, const int trans_b,
+                             __global const real* A, __global const real* B, __global real* C,
+                             const int flags, const real alpha, __global const real* D, __global real* v) {
+    __local real a_tile[TILE][BLOCK + 1];
+    __local real b_tile[TILE][BLOCK + 1];
+    const int tx = get_local_id(0), ty = get_local_id(1);
+    const int i0 = get_group_id(1) * BLOCK, j0 = get_group_id(0) * BLOCK;
+    real acc[ITEM_BLOCK][ITEM_BLOCK];
+    for (int a = 0; a < ITEM_BLOCK; ++a)
+        for (int b = 0; b < ITEM_BLOCK; ++b) acc[a][b] = 0;
+    for (int t = 0; t < K; t += TILE) {
+        for (int s = 0; s < ITEM_BLOCK; ++s) {
+            // op(A)[i, p]: A[i·K + p] runs along p, Aᵀ's A[p·M + i] along i; tx walks that way.
+            const int r = trans_a ? tx + TILE * s : ty + TILE * s, p = trans_a ? ty : tx;
+            const int i = i0 + r, ka = t + p;
+            a_tile[p][r] = (i < M && ka < K) ? (trans_a ? A[(size_t)ka * M + i] : A[(size_t)i * K + ka]) : (real)0;
+            // op(B)[q, j]: B[q·N + j] runs along j, Bᵀ's B[j·K + q] along q.
+            const int c = trans_b ? ty + TILE * s : tx + TILE * s, q = trans_b ? tx : ty;
+            const int j = j0 + c, kb = t + q;
+            b_tile[q][c] = (kb < K && j < N) ? (trans_b ? B[(size_t)j * K + kb] : B[(size_t)kb * N + j]) : (real)0;
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        for (int p = 0; p < TILE; ++p) {
+            real a_reg[ITEM_BLOCK], b_reg[ITEM_BLOCK];
+            for (int s = 0; s < ITEM_BLOCK; ++s) {
+                a_reg[s] = a_tile[p][ty + TILE * s];
+                b_reg[s] = b_tile[p][tx + TILE * s];
+            }
+            for (int a = 0; a < ITEM_BLOCK; ++a)
+                for (int b = 0; b < ITEM_BLOCK; ++b) acc[a][b] += a_reg[a] * b_reg[b];
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    for (int a = 0; a < ITEM_BLOCK; ++a) {
+        const int i = i0 + ty + TILE * a;
+        for (int b = 0; b < ITEM_BLOCK; ++b) {
+            const int j = j0 + tx + TILE * b;
+            if (i < M && j < N) C[(size_t)i * N + j] = epilogue(acc[a][b], flags, i, j, N, alpha, D, v);
+        }
+    }
+}
+#undef BLOCK
+
 // matmul_rows: the same product without local memory or barriers, for CPU devices (PoCL).
 // Item (g, h) computes the 4 x 16 block C[4h .. 4h+3, 16g .. 16g+15] in eight real8
 // accumulators, so the kernel is vectorised whatever the compiler does across work items, and

@@ -28,6 +28,7 @@ enum KernelName: String, CaseIterable {
     case inputGradientSum = "input_gradient_sum"
     case inputGradientLanes = "input_gradient_lanes"
     case matmul
+    case matmulBlocked = "matmul_blocked"
     case matmulRows = "matmul_rows"
     case packStrips = "pack_strips"
     case weightGradientLanes = "weight_gradient_lanes"
@@ -53,7 +54,7 @@ enum KernelName: String, CaseIterable {
     /// are sized by these constants); nil for kernels that take any group size.
     func compiledGroup(_ sizes: KernelSizes) -> [Int]? {
         switch self {
-        case .matmul: return [sizes.tile, sizes.tile]
+        case .matmul, .matmulBlocked: return [sizes.tile, sizes.tile]
         case .inputProductLanes, .inputGradientLanes, .weightGradientLanes: return [sizes.columns, sizes.lanes]
         case .sumOfSquares, .crossEntropyStats, .softmaxCrossEntropy: return [sizes.reduce]
         case .layersAfterFirst, .rowStatsSum: return [sizes.rowGroup]
@@ -67,8 +68,10 @@ enum KernelName: String, CaseIterable {
 /// and local-memory use can put below the device's maximum) and shrunk where a kernel cannot
 /// take them. All are powers of two.
 struct KernelSizes: Hashable, CustomStringConvertible {
-    /// TILE: the side of the tiled matmul's square work-groups and tiles.
+    /// TILE: the side of the tiled matmuls' square work-groups and tiles.
     var tile: Int
+    /// ITEM_BLOCK: matmul_blocked's items each compute an itemBlock x itemBlock block of C.
+    static let itemBlock = 4
     /// LANE_COLUMNS and LANES: a lanes kernel's group is `columns` output columns by `lanes`
     /// items per column.
     var columns: Int
@@ -83,10 +86,12 @@ struct KernelSizes: Hashable, CustomStringConvertible {
     /// `tile` (DERIV8_OPENCL_TILE) replaces the chosen tile when given.
     init(maxGroup: Int, maxItems: [Int], localBytes: Int, elementBytes: Int, tile requestedTile: Int?) {
         let dim0 = maxItems.first ?? maxGroup, dim1 = maxItems.count > 1 ? maxItems[1] : 1
-        // A tile of 16 x 16 where groups of 256 are allowed, and its two tiles fit in half the
-        // local memory (the rest for the compiler's own use).
+        // A tile of 16 x 16 where groups of 256 are allowed, and matmul_blocked's two tiles
+        // (TILE x ITEM_BLOCK · TILE, padded by a column) fit in half the local memory (the rest
+        // for the compiler's own use).
         var tile = 16
-        while tile > 1 && (tile * tile > maxGroup || tile > min(dim0, dim1) || 2 * tile * tile * elementBytes > localBytes / 2) {
+        while tile > 1 && (tile * tile > maxGroup || tile > min(dim0, dim1)
+                           || 2 * tile * (Self.itemBlock * tile + 1) * elementBytes > localBytes / 2) {
             tile /= 2
         }
         self.tile = requestedTile ?? tile
@@ -111,7 +116,7 @@ struct KernelSizes: Hashable, CustomStringConvertible {
         guard let group = kernel.compiledGroup(self), group.reduce(1, *) > limit else { return self }
         var s = self
         switch kernel {
-        case .matmul:
+        case .matmul, .matmulBlocked:
             while s.tile > 1 && s.tile * s.tile > limit { s.tile /= 2 }
         case .inputProductLanes, .inputGradientLanes, .weightGradientLanes:
             s.lanes = Self.powerOfTwo(atMost: limit / s.columns)
@@ -131,7 +136,7 @@ struct KernelSizes: Hashable, CustomStringConvertible {
 
     /// The prelude's lines for these sizes.
     var defines: [String] {
-        ["#define TILE \(tile)", "#define LANE_COLUMNS \(columns)", "#define LANES \(lanes)",
+        ["#define TILE \(tile)", "#define ITEM_BLOCK \(Self.itemBlock)", "#define LANE_COLUMNS \(columns)", "#define LANES \(lanes)",
          "#define REDUCE_WG \(reduce)", "#define ROW_WG \(rowGroup)"]
     }
 }

@@ -402,7 +402,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     public func linearGradient(_ dz: Tensor<OpenCLBackend<T>>, _ x: Tensor<OpenCLBackend<T>>, _ w: Tensor<OpenCLBackend<T>>,
                                decay: T, weightGradient dw: Tensor<OpenCLBackend<T>>, biasGradient db: Tensor<OpenCLBackend<T>>) throws {
         try ShapeChecks.linearGradient(dz.shape, x.shape, w.shape, dw.shape, db.shape)
-        if family == .gpu {
+        if family == .gpu && !usesBlockedProduct(m: dz.cols, n: x.cols) {
             // A group per (LANE_COLUMNS columns of x, row of dw), its lanes splitting the batch: see matmul.cl.
             try launch(.weightGradientLanes, global: [lanesColumns(x.cols), dz.cols * sizes.lanes], [
                 .int(dz.rows), .int(dz.cols), .int(x.cols), .real(decay), .buffer(dz.storage), .buffer(x.storage),
@@ -410,8 +410,23 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
             ])
             return
         }
+        if family == .gpu {
+            // The blocked product has no row sums: db takes its own launch.
+            try product(dz, transposeA: true, x, transposeB: false, into: dw, m: dz.cols, k: dz.rows, n: x.cols,   // dw = dzᵀ·x
+                        epilogue: .add, alpha: decay, operand: w)                                               //   + decay·w
+            return try columnSums(dz, into: db)                                                                 // db = Σ_rows dz
+        }
         try product(dz, transposeA: true, x, transposeB: false, into: dw, m: dz.cols, k: dz.rows, n: x.cols,   // dw = dzᵀ·x
                     epilogue: [.add, .rowSums], alpha: decay, operand: w, vector: db)                       //   + decay·w; db = Σ_rows dz
+    }
+
+    /// Whether the GPU family computes an [m, n] product with matmul_blocked: where C holds at
+    /// least one whole block of the kernel in each direction. Below that most of a block's items
+    /// would compute nothing, and the tiled kernel (or, for a weight gradient, the lanes kernel,
+    /// which spreads a small gradient's batch over many items) keeps more of the device busy.
+    private func usesBlockedProduct(m: Int, n: Int) -> Bool {
+        let block = KernelSizes.itemBlock * sizes.tile
+        return m >= block && n >= block
     }
 
     public func backpropagate(_ dz: Tensor<OpenCLBackend<T>>, _ w: Tensor<OpenCLBackend<T>>,
@@ -441,10 +456,18 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
             ] + extra)
             return
         }
-        try launch2D(.matmul, cols: n, rows: m, [
+        let operands: [Argument] = [
             .int(m), .int(n), .int(k), .int(transposeA ? 1 : 0), .int(transposeB ? 1 : 0),
             .buffer(a.storage), .buffer(b.storage), .buffer(c.storage),
-        ] + extra)
+        ]
+        if usesBlockedProduct(m: m, n: n) {
+            // A TILE x TILE group per (ITEM_BLOCK · TILE)² block of C: see matmul.cl.
+            let block = KernelSizes.itemBlock * sizes.tile
+            try launch(.matmulBlocked, global: [(n + block - 1) / block * sizes.tile, (m + block - 1) / block * sizes.tile],
+                       operands + extra)
+            return
+        }
+        try launch2D(.matmul, cols: n, rows: m, operands + extra)
     }
 
     public func add(_ a: Tensor<OpenCLBackend<T>>, _ b: Tensor<OpenCLBackend<T>>, into c: Tensor<OpenCLBackend<T>>) throws {
@@ -490,9 +513,11 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
                                  at index: Int, weightNorms: Bool) throws {
         try ShapeChecks.layersAfterFirst(weights.parts, biases.parts, activations.parts, logits.shape, y.shape, p.shape,
                                          dz?.parts, stats.shape, at: index, weightNorms: weightNorms)
-        guard family == .gpu else {
-            // PoCL ran the one-launch kernel (a work-group per row, barriers between layers) at
-            // 1.8 ms a batch, against about 0.3 ms for the separate ops: CPU devices take those.
+        // The one-launch kernel gives each row of the batch a work-group that reads every
+        // layer's whole weights, which pays for narrow layers only (at most 128 x 128 weights
+        // each); PoCL ran it at 1.8 ms a batch, against about 0.3 ms for the separate ops: CPU
+        // devices take those.
+        guard family == .gpu, weights.parts.allSatisfy({ $0.rows <= 128 && $0.cols <= 128 }) else {
             return try layersAfterFirstByOps(weights: weights, biases: biases, activations: activations, logits: logits,
                                              targets: y, probabilities: p, gradients: dz, stats: stats, at: index,
                                              weightNorms: weightNorms)
