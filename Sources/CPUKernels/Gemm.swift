@@ -235,11 +235,13 @@ private func block<T: KernelScalar>(_ a: UnsafePointer<T>, rowStep: Int, pStep: 
 }
 
 /// The depth of one packed pass. Each pass adds its products to C, so deeper passes mean fewer
-/// trips through C and fewer packing rounds; at 2048x2048, 512 ran the products in 8.9 s per epoch
-/// where 128 took 10.4 s and 256 9.6 s (docs/PERFORMANCE.md). A B micro-panel of this depth
-/// (32-64 KiB) then lives in L2 rather than L1, which the hardware prefetcher streams well. Fixed,
-/// not read from the cache size, so the sums' rounding is the same on every machine.
-private let packedDepth = 512
+/// trips through C and fewer rounds of packing and waiting for the other cores. At hidden
+/// 2048,2048 (docs/PERFORMANCE.md) the products took 10.4 s per epoch at depth 128, 9.6 s at 256
+/// and 8.9 s at 512; whole epochs took 11.0-11.4 s at 1024 against 12.2-12.4 s at 512. A B
+/// micro-panel of this depth (64 or 128 KiB) lives in L2 rather than L1, which the hardware
+/// prefetcher streams well; the packed operands take (m + n) · depth floats. Fixed, not read
+/// from the cache size, so the sums' rounding is the same on every machine.
+private let packedDepth = 1024
 
 /// C = op(A) · op(B) by packed passes over k (see the top of this file). Per pass: every core
 /// packs micro-panels (A: [depth][blockRows], B: [depth][blockCols], zero-padded at the edges),

@@ -104,7 +104,7 @@ public struct OpCheck {
         // The last two reach the large-product kernels (the CPU's packed gemm: more than one pass
         // over k; the GPU family's matmul_blocked), ragged against their blocks.
         products: [(1, 1, 1), (7, 33, 5), (33, 7, 1), (500, 784, 32), (500, 32, 784),
-                   (32, 500, 784), (784, 32, 10), (10, 500, 32), (17, 65, 129), (130, 1023, 129), (260, 600, 300)],
+                   (32, 500, 784), (784, 32, 10), (10, 500, 32), (17, 65, 129), (130, 1100, 129), (260, 600, 300)],
         elementwise: [Shape(1, 1), Shape(7, 33), Shape(500, 784), Shape(500, 32)],
         softmax: [Shape(1, 1), Shape(1, 10), Shape(7, 33), Shape(500, 10), Shape(33, 1000)],
         networks: [(1, [1, 1, 1]), (7, [33, 5, 3]), (500, [32, 32, 10]), (33, [17, 65, 1, 12]), (5, [300, 10])],

@@ -77,10 +77,10 @@ struct TunedKernelTests {
     @Test("large products (the packed gemm: several passes over k, ragged panels) agree with plain loops on every kernel build",
           arguments: CPUBackend<Float>.Kernels.available)
     func largeProducts(kernels: CPUBackend<Float>.Kernels) throws {
-        // (m, k, n): every side ragged against the 6-row and 16/32-column blocks and the 512-deep
-        // passes; 2049 and 1023 reach three and two passes with a short last one; the first three
-        // take the packed path, the last three (a side below 128) the small one.
-        let shapes = [(500, 1023, 129), (129, 2049, 200), (1000, 130, 1023), (1, 2049, 7), (7, 33, 500), (33, 784, 1000)]
+        // (m, k, n): every side ragged against the 6-row and 16/32-column blocks and the
+        // 1024-deep passes; 1500 and 2049 reach two and three passes with a short last one; the
+        // first three take the packed path, the last three (a side below 128) the small one.
+        let shapes = [(500, 1500, 129), (129, 2049, 200), (1000, 130, 1023), (1, 2049, 7), (7, 33, 500), (33, 784, 1000)]
         let tuned = CPUBackend<Float>(kernels: kernels)
         for (index, (m, k, n)) in shapes.enumerated() {
             for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
