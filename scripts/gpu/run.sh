@@ -26,4 +26,17 @@ step "profile";        timeout 120 $BIN bench --backend opencl --data $DATA --ep
 step "bench cpu kernels"; timeout 120 $BIN bench --backend opencl --kernels cpu --data $DATA --epochs 5 --json > "$OUT/bench_opencl_cpu_kernels.json" 2>&1; cat "$OUT/bench_opencl_cpu_kernels.json"
 step "bench cpu";      timeout 120 $BIN bench --backend cpu --data $DATA --epochs 10 --json > "$OUT/bench_cpu.json" 2>&1; cat "$OUT/bench_cpu.json"
 step "train 20";       timeout 180 $BIN train --backend opencl --data $DATA --results "$OUT/results" > "$OUT/train20.txt" 2>&1; tail -3 "$OUT/train20.txt"
+# Wider networks (issue 12): PyTorch eager against the GPU family, whose matmul_blocked takes the
+# large products; the reference's rate of 0.1 diverges from 2048 wide on, so both time 0.01
+# (PyTorch's peer has no rate flag; its NaNs after a divergence cost the same arithmetic).
+for h in 256,256 1024,1024 4096,4096; do
+  step "torch eager $h"; timeout 150 python3 .gpu/torch_mlp.py --data $DATA --epochs 5 --hidden $h > "$OUT/torch_eager_$h.txt" 2>&1; tail -1 "$OUT/torch_eager_$h.txt"
+  step "bench opencl $h"; timeout 150 $BIN bench --backend opencl --data $DATA --epochs 4 --hidden $h --learning-rate 0.01 --json > "$OUT/bench_opencl_$h.json" 2>&1; cat "$OUT/bench_opencl_$h.json"
+done
+step "profile 4096";   timeout 120 $BIN bench --backend opencl --data $DATA --epochs 1 --hidden 4096,4096 --learning-rate 0.01 --profile > "$OUT/profile_4096.txt" 2>&1; tail -14 "$OUT/profile_4096.txt"
+# The CPU backend on the host's 16 cores against numpy, interleaved.
+for h in 32,32 1024,1024; do
+  step "numpy $h";     timeout 150 python3 .gpu/peer_numpy.py --data $DATA --epochs 3 --hidden $h --lr 0.01 --quiet > "$OUT/numpy_$h.txt" 2>&1; tail -1 "$OUT/numpy_$h.txt"
+  step "bench cpu $h"; timeout 150 $BIN bench --backend cpu --data $DATA --epochs 3 --hidden $h --learning-rate 0.01 --json > "$OUT/bench_cpu_$h.json" 2>&1; cat "$OUT/bench_cpu_$h.json"
+done
 tar czf "$RESULT/logs.tgz" -C .gpu logs
