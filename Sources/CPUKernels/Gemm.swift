@@ -14,12 +14,13 @@ import WorkerPool
 //   stays in registers while k runs over the whole inner dimension, reading A and B where they
 //   are. A transposed B (a small weight matrix) is first copied row-major.
 // - Large products run `packedGemm`, in the structure of GotoBLAS and BLIS: k is cut into
-//   passes of `packedDepth`; each pass copies ("packs") its slice of A into micro-panels of 6 rows
-//   and its slice of B into micro-panels of one block's width, each stored in the order the
-//   kernel reads it, so the kernel walks memory contiguously whatever the transposes. A task
-//   (a block of C) keeps one micro-panel of B in L1 while A's micro-panels stream past it from
-//   L2. Without this, a 2048-wide B (16 MB) streamed from L3 for every 6 rows of C, and the
-//   product ran at a third of the machine's arithmetic rate.
+//   passes of `packedDepth`; each pass copies ("packs") its slice of B into micro-panels of one
+//   block's width, each stored in the order the kernel reads it, so the kernel walks B
+//   contiguously whatever the transpose. A task (a block of C) keeps one micro-panel of B in
+//   cache while A's rows stream past it. Without this, a 2048-wide B (16 MB) streamed from L3 for
+//   every 6 rows of C, and the product ran at a third of the machine's arithmetic rate. A is read
+//   in place: six rows (or six neighbouring columns of Aᵀ) are six sequential streams, which the
+//   hardware prefetcher follows, and packing them as well cost more than it saved (measured).
 //
 // Vectors are 8 lanes (AVX2, or SSE pairs in the portable build) or 16 (the AVX-512 build), so
 // a block is 6x16 or 6x32. Blocks that stick out of C run the same code on zero-padded copies,
@@ -239,38 +240,38 @@ private func block<T: KernelScalar>(_ a: UnsafePointer<T>, rowStep: Int, pStep: 
 /// 2048,2048 (docs/PERFORMANCE.md) the products took 10.4 s per epoch at depth 128, 9.6 s at 256
 /// and 8.9 s at 512; whole epochs took 11.0-11.4 s at 1024 against 12.2-12.4 s at 512. A B
 /// micro-panel of this depth (64 or 128 KiB) lives in L2 rather than L1, which the hardware
-/// prefetcher streams well; the packed operands take (m + n) · depth floats. Fixed, not read
-/// from the cache size, so the sums' rounding is the same on every machine.
+/// prefetcher streams well; packed B takes n · depth floats. Fixed, not read from the cache
+/// size, so the sums' rounding is the same on every machine.
 private let packedDepth = 1024
 
 /// C = op(A) · op(B) by packed passes over k (see the top of this file). Per pass: every core
-/// packs micro-panels (A: [depth][blockRows], B: [depth][blockCols], zero-padded at the edges),
-/// then every core multiplies blocks of C, adding to what earlier passes left there.
+/// packs micro-panels of B ([depth][blockCols], zero past the last column), then every core
+/// multiplies blocks of C, adding to what earlier passes left there.
 private func packedGemm<T: KernelScalar>(_ g: GemmOperands<T>) {
     let rowPanels = (g.m + blockRows - 1) / blockRows, colPanels = (g.n + blockCols - 1) / blockCols
-    // A task's A micro-panels fill half the L2 (its B micro-panel is in L1, C streams); tasks are
-    // spread evenly over the row panels, and columns are cut into tasks of four micro-panels.
+    // A task's rows of A (depth deep) fill half the L2, where they stay while its four B
+    // micro-panels pass over them; tasks are spread evenly over the row panels.
     let panelBytes = packedDepth * blockRows * MemoryLayout<T>.stride
     let rowBlocks = (rowPanels + max(1, CacheSizes.level2 / 2 / panelBytes) - 1) / max(1, CacheSizes.level2 / 2 / panelBytes)
     let panelsDown = (rowPanels + rowBlocks - 1) / rowBlocks, panelsAcross = 4
     let colBlocks = (colPanels + panelsAcross - 1) / panelsAcross
-    withUnsafeTemporaryAllocation(of: T.self, capacity: (rowPanels * blockRows + colPanels * blockCols) * packedDepth) { buffer in
-        let packed = PackedPanels(a: buffer.baseAddress!, b: buffer.baseAddress! + rowPanels * blockRows * packedDepth)
+    withUnsafeTemporaryAllocation(of: T.self, capacity: (blockRows + colPanels * blockCols) * packedDepth) { buffer in
+        let packed = PackedPanels(b: buffer.baseAddress!, edgeA: buffer.baseAddress! + colPanels * blockCols * packedDepth)
         for p0 in stride(from: 0, to: g.k, by: packedDepth) {
             let depth = min(packedDepth, g.k - p0)
-            WorkerPool.shared.run(iterations: rowPanels + colPanels) { panel in
-                if panel < rowPanels {
-                    packA(g, panel: panel, depth: p0..<p0 + depth, into: packed.a + panel * blockRows * depth)
-                } else {
-                    packB(g, panel: panel - rowPanels, depth: p0..<p0 + depth,
-                          into: packed.b + (panel - rowPanels) * blockCols * depth)
+            // Task colPanels packs A's last row panel when it is short of 6 rows.
+            WorkerPool.shared.run(iterations: colPanels + 1) { panel in
+                if panel < colPanels {
+                    packB(g, panel: panel, depth: p0..<p0 + depth, into: packed.b + panel * blockCols * depth)
+                } else if g.m % blockRows != 0 {
+                    packA(g, panel: rowPanels - 1, depth: p0..<p0 + depth, into: packed.edgeA)
                 }
             }
             WorkerPool.shared.run(iterations: rowBlocks * colBlocks) { task in
                 let firstRow = (task % rowBlocks) * panelsDown, firstCol = (task / rowBlocks) * panelsAcross
                 for j in firstCol..<min(firstCol + panelsAcross, colPanels) {
                     for i in firstRow..<min(firstRow + panelsDown, rowPanels) {
-                        multiplyPanels(g, packed, row: i, col: j, depth: depth, accumulate: p0 > 0)
+                        multiplyPanels(g, packed, row: i, col: j, from: p0, depth: depth, accumulate: p0 > 0)
                     }
                 }
             }
@@ -278,23 +279,22 @@ private func packedGemm<T: KernelScalar>(_ g: GemmOperands<T>) {
     }
 }
 
-/// Where one pass's packed micro-panels are.
+/// Where one pass's packed micro-panels are: B's, and A's last row panel when short of 6 rows.
 private struct PackedPanels<T: KernelScalar>: @unchecked Sendable {
-    let a: UnsafeMutablePointer<T>
     let b: UnsafeMutablePointer<T>
+    let edgeA: UnsafeMutablePointer<T>
 }
 
 /// A micro-panel of A: packed[p · blockRows + r] = A(panel · blockRows + r, p) for p in depth,
-/// zero past the last row.
+/// zero past the last row (for the last panel, when m is not a multiple of 6).
 @inline(__always)
 private func packA<T: KernelScalar>(_ g: GemmOperands<T>, panel: Int, depth: Range<Int>, into packed: UnsafeMutablePointer<T>) {
     let row0 = panel * blockRows, height = min(blockRows, g.m - row0)
     if height < blockRows { packed.update(repeating: 0, count: blockRows * depth.count) }
-    for r in 0..<height {
-        // Where A(row0 + r, p) is: a[start + p · step].
-        let (start, step) = g.transposedA ? (row0 + r, g.m) : ((row0 + r) * g.k, 1)
-        for (q, p) in depth.enumerated() { packed[q * blockRows + r] = g.a[start + p * step] }
-    }
+    // Where A(row0 + r, p) is: a[start(r) + p · step].
+    let (rowStart, rowStride, step) = g.transposedA ? (row0, 1, g.m) : (row0 * g.k, g.k, 1)
+    packStrided(g.a, rowStart: rowStart, rowStride: rowStride, step: step, rows: height, depth: depth,
+                into: packed, width: blockRows)
 }
 
 /// A micro-panel of B: packed[p · blockCols + j] = B(p, panel · blockCols + j) for p in depth,
@@ -307,10 +307,28 @@ private func packB<T: KernelScalar>(_ g: GemmOperands<T>, panel: Int, depth: Ran
         return
     }
     if width < blockCols { packed.update(repeating: 0, count: blockCols * depth.count) }
-    for j in 0..<width {
-        // Where B(p, col0 + j) is: b[start + p · step]; Bᵀ's rows are B's columns.
-        let (start, step) = g.transposedB ? ((col0 + j) * g.k, 1) : (col0 + j, g.n)
-        for (q, p) in depth.enumerated() { packed[q * blockCols + j] = g.b[start + p * step] }
+    // Where B(p, col0 + j) is: b[start(j) + p · step]; Bᵀ's rows are B's columns.
+    let (columnStart, columnStride, step) = g.transposedB ? (col0 * g.k, g.k, 1) : (col0, 1, g.n)
+    packStrided(g.b, rowStart: columnStart, rowStride: columnStride, step: step, rows: width, depth: depth,
+                into: packed, width: blockCols)
+}
+
+/// packed[q · width + r] = source[rowStart + r · rowStride + p · step] for r < rows and the q-th p
+/// of depth: the element-by-element packing, in chunks of 64 values of p so that the 64 rows of
+/// packed being filled (at most 8 KiB) stay in L1 while each source row is read along them.
+@inline(__always)
+private func packStrided<T: KernelScalar>(_ source: UnsafePointer<T>, rowStart: Int, rowStride: Int, step: Int, rows: Int,
+                                          depth: Range<Int>, into packed: UnsafeMutablePointer<T>, width: Int) {
+    for chunk in stride(from: depth.lowerBound, to: depth.upperBound, by: 64) {
+        let chunkEnd = min(chunk + 64, depth.upperBound)
+        for r in 0..<rows {
+            let row = source + rowStart + r * rowStride
+            var out = packed + (chunk - depth.lowerBound) * width + r
+            for p in chunk..<chunkEnd {
+                out.pointee = row[p * step]
+                out += width
+            }
+        }
     }
 }
 
@@ -321,17 +339,27 @@ private func storeLanes2<T: KernelScalar>(_ from: UnsafePointer<T>, _ to: Unsafe
     storeLanes(loadLanes(from + laneCount), to + laneCount)
 }
 
-/// C's block (row panel i, column panel j) = (or +=) A micro-panel i · B micro-panel j.
+/// C's block (row panel i, column panel j) = (or +=) A's rows i · 6 ..< i · 6 + 6, columns
+/// p0 ..< p0 + depth, times B micro-panel j. A is read in place (six rows, or six neighbouring
+/// columns of Aᵀ, each along p), except a last panel short of six rows, which was packed.
 @inline(__always)
 private func multiplyPanels<T: KernelScalar>(_ g: GemmOperands<T>, _ packed: PackedPanels<T>, row i: Int, col j: Int,
-                                             depth: Int, accumulate: Bool) {
-    let a = UnsafePointer(packed.a + i * blockRows * depth), b = UnsafePointer(packed.b + j * blockCols * depth)
+                                             from p0: Int, depth: Int, accumulate: Bool) {
+    let b = UnsafePointer(packed.b + j * blockCols * depth)
     let row0 = i * blockRows, col0 = j * blockCols
     let height = min(blockRows, g.m - row0), width = min(blockCols, g.n - col0)
     let c = g.c + row0 * g.n + col0
-    if height == blockRows && width == blockCols {
-        return block(a, rowStep: 1, pStep: blockRows, b, blockCols, c, g.n, k: depth, accumulate: accumulate)
+    // Three copies of the inlined kernel, each with constant strides for A.
+    func run(_ out: UnsafeMutablePointer<T>, _ ldc: Int) {
+        if height < blockRows {
+            block(UnsafePointer(packed.edgeA), rowStep: 1, pStep: blockRows, b, blockCols, out, ldc, k: depth, accumulate: accumulate)
+        } else if g.transposedA {
+            block(g.a + p0 * g.m + row0, rowStep: 1, pStep: g.m, b, blockCols, out, ldc, k: depth, accumulate: accumulate)
+        } else {
+            block(g.a + row0 * g.k + p0, rowStep: g.k, pStep: 1, b, blockCols, out, ldc, k: depth, accumulate: accumulate)
+        }
     }
+    if height == blockRows && width == blockCols { return run(c, g.n) }
     // A block that sticks out of C runs on a zero-padded copy of its part of C.
     withUnsafeTemporaryAllocation(of: T.self, capacity: blockRows * blockCols) { scratch in
         let padded = scratch.baseAddress!
@@ -339,7 +367,7 @@ private func multiplyPanels<T: KernelScalar>(_ g: GemmOperands<T>, _ packed: Pac
         if accumulate {
             for r in 0..<height { (padded + r * blockCols).update(from: c + r * g.n, count: width) }
         }
-        block(a, rowStep: 1, pStep: blockRows, b, blockCols, padded, blockCols, k: depth, accumulate: accumulate)
+        run(padded, blockCols)
         for r in 0..<height { (c + r * g.n).update(from: padded + r * blockCols, count: width) }
     }
 }
