@@ -251,8 +251,8 @@ private func packedGemm<T: KernelScalar>(_ g: GemmOperands<T>) {
     let rowPanels = (g.m + blockRows - 1) / blockRows, colPanels = (g.n + blockCols - 1) / blockCols
     // A task's rows of A (depth deep) fill half the L2, where they stay while its four B
     // micro-panels pass over them; tasks are spread evenly over the row panels.
-    let panelBytes = packedDepth * blockRows * MemoryLayout<T>.stride
-    let rowBlocks = (rowPanels + max(1, CacheSizes.level2 / 2 / panelBytes) - 1) / max(1, CacheSizes.level2 / 2 / panelBytes)
+    let panelsPerBlock = max(1, CacheSizes.level2 / 2 / (packedDepth * blockRows * MemoryLayout<T>.stride))
+    let rowBlocks = (rowPanels + panelsPerBlock - 1) / panelsPerBlock
     let panelsDown = (rowPanels + rowBlocks - 1) / rowBlocks, panelsAcross = 4
     let colBlocks = (colPanels + panelsAcross - 1) / panelsAcross
     withUnsafeTemporaryAllocation(of: T.self, capacity: (blockRows + colPanels * blockCols) * packedDepth) { buffer in

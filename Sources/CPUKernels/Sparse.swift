@@ -58,7 +58,7 @@ struct ColumnBlocks {
 @_specialize(where T == Double)
 public func packColumnBlocks<T: KernelScalar>(_ w: UnsafePointer<T>, n: Int, features: Int, into wt: UnsafeMutablePointer<T>) {
     let blocks = ColumnBlocks(n: n, features: features, elementSize: MemoryLayout<T>.stride)
-    let shared = SparseOperands(examples: nil, order: nil, rows: 0, dense: w, out: wt)
+    let shared = DenseOperands(source: w, out: wt)
     // Task: 16 features of one block, walked in 16x16 tiles so that reads and writes stay in a
     // few cache lines.
     let tile = 16, featureTiles = (features + tile - 1) / tile
@@ -68,7 +68,7 @@ public func packColumnBlocks<T: KernelScalar>(_ w: UnsafePointer<T>, n: Int, fea
         for j0 in stride(from: columns.lowerBound, to: columns.upperBound, by: tile) {
             for f in f0..<min(f0 + tile, features) {
                 for j in j0..<min(j0 + tile, columns.upperBound) {
-                    block[f * columns.count + j - columns.lowerBound] = shared.dense[j * features + f]
+                    block[f * columns.count + j - columns.lowerBound] = shared.source[j * features + f]
                 }
             }
         }
@@ -144,7 +144,7 @@ public func sparseProduct<T: KernelScalar>(_ examples: SparseRows, order: Unsafe
 private func productRow<T: KernelScalar>(_ s: SparseOperands<T>, _ scale: UnsafePointer<T>, _ r: Int, n: Int,
                                          columns range: Range<Int>, block: UnsafePointer<T>) {
     let (begin, end) = s.pixelRange(r)
-    let columns = s.examples!.columns, values = s.examples!.values
+    let columns = s.examples.columns, values = s.examples.values
     let zr = s.out + r * n + range.lowerBound, width = range.count
     var j = 0
     // 32 columns at a time, two pixels in flight (four accumulators), then 16, then one by one.
@@ -213,12 +213,12 @@ public func sparseGradient<T: KernelScalar>(_ dz: UnsafePointer<T>, _ examples: 
     }
     // dw[j, f] = Σ_p part_p[f, j]: add the parts in a fixed order, transposing on the way in
     // 16x16 tiles so that reads and writes stay in a few cache lines.
-    let sum = SparseOperands(examples: nil, order: nil, rows: 0, dense: UnsafePointer(scratch), out: dw)
+    let sum = DenseOperands(source: UnsafePointer(scratch), out: dw)
     let tile = 16, featureTiles = (features + tile - 1) / tile
     WorkerPool.shared.run(iterations: blocks.count * featureTiles) { task in
         let b = task / featureTiles, f0 = (task % featureTiles) * tile
         let columns = blocks.columns(b), width = columns.count
-        let block = sum.dense + blocks.offset(b)
+        let block = sum.source + blocks.offset(b)
         for j0 in stride(from: columns.lowerBound, to: columns.upperBound, by: tile) {
             for j in j0..<min(j0 + tile, columns.upperBound) {
                 for f in f0..<min(f0 + tile, features) {
@@ -238,7 +238,7 @@ public func sparseGradient<T: KernelScalar>(_ dz: UnsafePointer<T>, _ examples: 
 private func gradientRow<T: KernelScalar>(_ s: SparseOperands<T>, _ scale: UnsafePointer<T>, _ r: Int, n: Int,
                                           columns range: Range<Int>, into block: UnsafeMutablePointer<T>) {
     let (begin, end) = s.pixelRange(r)
-    let columns = s.examples!.columns, values = s.examples!.values
+    let columns = s.examples.columns, values = s.examples.values
     let dzr = s.dense + r * n + range.lowerBound, width = range.count
     var j = 0
     while j + 32 <= width {
@@ -267,9 +267,8 @@ private func gradientRow<T: KernelScalar>(_ s: SparseOperands<T>, _ scale: Unsaf
 /// The pointers one sparse product shares with its worker threads: tasks write disjoint rows (or
 /// their own part) of `out` and only read the rest.
 private struct SparseOperands<T: KernelScalar>: @unchecked Sendable {
-    /// nil for the dense passes (packing the weights, adding the gradient's parts).
-    let examples: SparseRows?
-    let order: UnsafePointer<Int32>!
+    let examples: SparseRows
+    let order: UnsafePointer<Int32>
     let rows: Int
     let dense: UnsafePointer<T>
     let out: UnsafeMutablePointer<T>
@@ -278,7 +277,7 @@ private struct SparseOperands<T: KernelScalar>: @unchecked Sendable {
     @inline(__always)
     func pixelRange(_ r: Int) -> (Int, Int) {
         let example = Int(order[r])
-        return (Int(examples!.offsets[example]), Int(examples!.offsets[example + 1]))
+        return (Int(examples.offsets[example]), Int(examples.offsets[example + 1]))
     }
 
     /// Examples sit wherever the visiting order puts them, so each row's pixels are a cache miss
@@ -286,7 +285,6 @@ private struct SparseOperands<T: KernelScalar>: @unchecked Sendable {
     /// (whose offsets were asked for four rows ago). A hint: it never changes a result.
     @inline(__always)
     func prefetchAhead(of r: Int) {
-        let examples = examples!
         if r + 8 < rows { prefetch_line(examples.offsets + Int(order[r + 8])) }
         guard r + 4 < rows else { return }
         let (begin, end) = pixelRange(r + 4)
@@ -299,6 +297,13 @@ private struct SparseOperands<T: KernelScalar>: @unchecked Sendable {
         prefetch_line(examples.columns + end - 1)
         prefetch_line(examples.values + end - 1)
     }
+}
+
+/// The pointers of a dense pass over the first layer's operands (packing the weights, adding
+/// the gradient's parts), shared with the worker threads: tasks write disjoint parts of `out`.
+private struct DenseOperands<T: KernelScalar>: @unchecked Sendable {
+    let source: UnsafePointer<T>
+    let out: UnsafeMutablePointer<T>
 }
 
 private struct ScaleTable<T: KernelScalar>: @unchecked Sendable {
