@@ -41,12 +41,12 @@ public struct Predictor<B: Backend> {
         self.batchSize = batchSize
     }
 
-    /// Softmax probabilities for every image, [count][classes]: pixels [count, features] bytes.
-    public func probabilities(pixels: [UInt8], count: Int) throws -> [[Double]] {
+    /// Softmax probabilities for every example, [count][classes]: inputs [count, features].
+    public func probabilities(_ inputs: LabelledExamples.Inputs, count: Int) throws -> [[Double]] {
         let be = model.backend
         let classes = model.sizes.last!, features = model.sizes[0]
-        let examples = try be.makeExampleSet(pixels: pixels, labels: [UInt8](repeating: 0, count: count),
-                                             features: features, classes: classes)
+        let unlabelled = LabelledExamples(inputs: inputs, labels: [UInt8](repeating: 0, count: count), features: features)
+        let examples = try ResidentExamples(unlabelled, classes: classes, backend: be)
         let order = try be.makeIndexList((0..<Int32(count)).map { $0 })
         var result: [[Double]] = []
         var start = 0
@@ -62,9 +62,9 @@ public struct Predictor<B: Backend> {
     }
 
     /// The confusion matrix over a labelled set (argmax of the probabilities, first on ties).
-    public func evaluate(_ data: LabelledImages) throws -> ConfusionMatrix {
+    public func evaluate(_ data: LabelledExamples) throws -> ConfusionMatrix {
         var matrix = ConfusionMatrix(classes: model.sizes.last!)
-        for (probs, label) in zip(try probabilities(pixels: data.pixels, count: data.count), data.labels) {
+        for (probs, label) in zip(try probabilities(data.inputs, count: data.count), data.labels) {
             matrix.add(label: Int(label), prediction: probs.indices.max { probs[$0] < probs[$1] || (probs[$0] == probs[$1] && $0 > $1) }!)
         }
         return matrix

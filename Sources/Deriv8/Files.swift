@@ -50,3 +50,9 @@ func readRegularFile(_ path: String, limit: Int, kind: String) throws(DataFileEr
     }
     return bytes
 }
+
+/// Whether `path` names a directory (following links); false when it does not exist.
+func isDirectory(_ path: String) -> Bool {
+    var info = stat()
+    return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+}

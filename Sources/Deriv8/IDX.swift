@@ -40,13 +40,10 @@ public enum IDX {
         return (dims[0], dims[1], dims[2], bytes)
     }
 
-    /// The labels in `path`, each checked to be below `classes`.
-    public static func readLabels(_ path: String, classes: Int) throws(DataFileError) -> [UInt8] {
+    /// The labels in `path` (a byte each: at most 256 classes).
+    public static func readLabels(_ path: String) throws(DataFileError) -> [UInt8] {
         var (_, bytes) = try read(path, magic: labelsMagic, dimensions: 1)
         bytes.removeFirst(headerSize(dimensions: 1))
-        if let bad = bytes.firstIndex(where: { Int($0) >= classes }) {
-            throw DataFileError(path: path, problem: "label \(bytes[bad]) at index \(bad) is outside 0...\(classes - 1)")
-        }
         return bytes
     }
 

@@ -83,10 +83,15 @@ public final class MLP<B: Backend> {
         let be = backend
         let last = layerCount - 1
         let first = last == 0 ? ws.logits : ws.a[0]                                  // [m, n(1)]
-        if case .examples(let set, let order, let start) = ws.input {
+        switch ws.input {
+        case .examples(let set, let order, let start):
             try be.inputLinear(set, order: order, start: start, w[0], b[0], relu: last > 0, into: first,
                                targets: ws.y)                                        // x·wᵀ + b (ReLU'd), x from the bytes; y
-        } else {
+        case .rows(let inputs, let targets, let order, let start):
+            try be.gatherRows(inputs, order: order, start: start, into: ws.x)        // x = the batch's rows
+            try be.gatherRows(targets, order: order, start: start, into: ws.y)       // y = their one-hot labels
+            try be.linear(ws.x, w[0], b[0], relu: last > 0, into: first)             // x·wᵀ + b (ReLU'd)
+        case .tensor:
             try be.linear(ws.x, w[0], b[0], relu: last > 0, into: first)             // x·wᵀ + b (ReLU'd)
         }
         let stats = table ?? ws.stats, at = row * statsWidth
@@ -162,8 +167,40 @@ public enum BatchInput<B: Backend> {
     /// ws.x, as uploaded (gradient checks).
     case tensor
     /// The examples at positions start..<start+m of `order` in a resident example set: the first
-    /// layer reads their bytes directly (`Backend.inputProduct`), and ws.x is not used.
+    /// layer reads their bytes directly (`Backend.inputLinear`), and ws.x is not used.
     case examples(ExampleSet<B>, IndexList<B>, start: Int)
+    /// The rows at positions start..<start+m of `order` in resident float inputs [count, features]
+    /// and one-hot targets [count, classes]: gathered into ws.x and ws.y.
+    case rows(inputs: Tensor<B>, targets: Tensor<B>, IndexList<B>, start: Int)
+}
+
+/// A labelled data set kept on the backend, in the form its first layer reads.
+public enum ResidentExamples<B: Backend> {
+    /// Byte inputs, read by the first layer's sparse fast paths.
+    case bytes(ExampleSet<B>)
+    /// Float inputs [count, features] and one-hot targets [count, classes], for the dense path.
+    case dense(inputs: Tensor<B>, targets: Tensor<B>)
+
+    /// Uploads `examples` labelled in 0..<classes.
+    public init(_ examples: LabelledExamples, classes: Int, backend: B) throws {
+        switch examples.inputs {
+        case .bytes(let pixels):
+            self = .bytes(try backend.makeExampleSet(pixels: pixels, labels: examples.labels,
+                                                     features: examples.features, classes: classes))
+        case .floats(let values):
+            var oneHot = [B.Element](repeating: 0, count: examples.count * classes)
+            for (i, label) in examples.labels.enumerated() where Int(label) < classes { oneHot[i * classes + Int(label)] = 1 }
+            self = .dense(inputs: try backend.makeTensor(Shape(examples.count, examples.features), values: values.map { B.Element($0) }),
+                          targets: try backend.makeTensor(Shape(examples.count, classes), values: oneHot))
+        }
+    }
+
+    public var count: Int {
+        switch self {
+        case .bytes(let set): return set.count
+        case .dense(let inputs, _): return inputs.rows
+        }
+    }
 }
 
 /// Every tensor one training step touches for a batch of `batchSize` examples, allocated once
@@ -212,9 +249,13 @@ public final class Workspace<B: Backend> {
     }
 
     /// Makes the batch the examples at positions start..<start+batchSize of `order`: the first
-    /// layer reads their bytes, and writes their one-hot labels into y as it goes.
-    public func load(_ examples: ExampleSet<B>, order: IndexList<B>, start: Int) {
-        input = .examples(examples, order, start: start)
+    /// layer reads their bytes (and writes their one-hot labels into y as it goes), or gathers
+    /// their rows into x and y.
+    public func load(_ examples: ResidentExamples<B>, order: IndexList<B>, start: Int) {
+        switch examples {
+        case .bytes(let set): input = .examples(set, order, start: start)
+        case .dense(let inputs, let targets): input = .rows(inputs: inputs, targets: targets, order, start: start)
+        }
     }
 }
 

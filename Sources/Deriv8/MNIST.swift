@@ -6,65 +6,33 @@ import Glibc
 import Darwin
 #endif
 
-/// Images with their labels, as bytes: pixels `[count, features]` row-major, labels `[count]`.
-public struct LabelledImages: Sendable {
-    public let pixels: [UInt8]
-    public let labels: [UInt8]
-    public let features: Int
-
-    public init(pixels: [UInt8], labels: [UInt8], features: Int) {
-        precondition(pixels.count == labels.count * features)
-        self.pixels = pixels
-        self.labels = labels
-        self.features = features
-    }
-
-    public var count: Int { labels.count }
-
-    /// The first `limit` examples (all of them when `limit` is nil or larger).
-    public func prefix(_ limit: Int?) -> LabelledImages {
-        guard let limit, limit < count else { return self }
-        return LabelledImages(pixels: Array(pixels[0..<(limit * features)]), labels: Array(labels[0..<limit]),
-                              features: features)
-    }
-}
-
-/// The MNIST data set (or anything in its format, like Fashion-MNIST): 28x28 grayscale images
-/// in ten classes, 60,000 for training and 10,000 for testing, read from the four IDX files.
-public struct MNIST: Sendable {
-    public static let classes = 10
+/// A folder in MNIST's layout: four IDX files (MNIST, Fashion-MNIST, or any images of one size
+/// with up to 256 classes), 28x28 or otherwise.
+public enum MNIST {
     public static let fileNames = (
         trainImages: "train-images-idx3-ubyte", trainLabels: "train-labels-idx1-ubyte",
         testImages: "t10k-images-idx3-ubyte", testLabels: "t10k-labels-idx1-ubyte")
 
-    public let train: LabelledImages
-    public let test: LabelledImages
-
-    public init(train: LabelledImages, test: LabelledImages) {
-        self.train = train
-        self.test = test
-    }
-
     /// Reads the four files from `directory` (each `NAME.gz`, or `NAME` uncompressed), validating
     /// every header, length and label.
-    public static func load(from directory: String) throws(DataFileError) -> MNIST {
+    public static func load(from directory: String) throws(DataFileError) -> DataSet {
         let names = fileNames
-        let train = try loadSplit(directory, images: names.trainImages, labels: names.trainLabels)
-        let test = try loadSplit(directory, images: names.testImages, labels: names.testLabels)
-        guard train.features == test.features else {
-            throw DataFileError(path: directory, problem: "training images have \(train.features) pixels, test images \(test.features)")
+        let (train, trainShape) = try loadSplit(directory, images: names.trainImages, labels: names.trainLabels)
+        let (test, testShape) = try loadSplit(directory, images: names.testImages, labels: names.testLabels)
+        guard trainShape == testShape else {
+            throw DataFileError(path: directory, problem: "training images are \(trainShape[0])x\(trainShape[1]), test images \(testShape[0])x\(testShape[1])")
         }
-        return MNIST(train: train, test: test)
+        return try DataSet(train: train, test: test, exampleShape: trainShape, path: directory)
     }
 
-    static func loadSplit(_ directory: String, images: String, labels: String) throws(DataFileError) -> LabelledImages {
+    static func loadSplit(_ directory: String, images: String, labels: String) throws(DataFileError) -> (LabelledExamples, [Int]) {
         let imagesPath = try locate(directory, images), labelsPath = try locate(directory, labels)
         let (count, rows, cols, pixels) = try IDX.readImages(imagesPath)
-        let labelBytes = try IDX.readLabels(labelsPath, classes: classes)
+        let labelBytes = try IDX.readLabels(labelsPath)
         guard labelBytes.count == count else {
             throw DataFileError(path: labelsPath, problem: "\(labelBytes.count) labels, but \(imagesPath) has \(count) images")
         }
-        return LabelledImages(pixels: pixels, labels: labelBytes, features: rows * cols)
+        return (LabelledExamples(pixels: pixels, labels: labelBytes, features: rows * cols), [rows, cols])
     }
 
     /// The CRC-32 of each of the four files as stored (zlib's, in hexadecimal), by file name: what
@@ -74,13 +42,17 @@ public struct MNIST: Sendable {
         var sums: [String: String] = [:]
         let names = fileNames
         for name in [names.trainImages, names.trainLabels, names.testImages, names.testLabels] {
-            guard let path = try? locate(directory, name), let bytes = try? readRegularFile(path, limit: 1 << 30, kind: "an IDX file") else {
-                continue
-            }
-            let crc = bytes.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) }
-            sums[(path as NSString).lastPathComponent] = String(format: "%08x", UInt32(truncatingIfNeeded: crc))
+            guard let path = try? locate(directory, name), let crc = fileCRC32(path) else { continue }
+            sums[(path as NSString).lastPathComponent] = crc
         }
         return sums
+    }
+
+    /// The CRC-32 of the file at `path` as stored (zlib's, in hexadecimal); nil when it cannot be read.
+    static func fileCRC32(_ path: String) -> String? {
+        guard let bytes = try? readRegularFile(path, limit: 1 << 30, kind: "a data file") else { return nil }
+        let crc = bytes.withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) }
+        return String(format: "%08x", UInt32(truncatingIfNeeded: crc))
     }
 
     static func locate(_ directory: String, _ name: String) throws(DataFileError) -> String {

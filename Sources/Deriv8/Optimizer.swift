@@ -30,7 +30,8 @@ public struct OptimizerConfig: Codable, Sendable, Equatable {
 /// biases), and is saved and restored with a checkpoint per parameter, in `MLP.parameters` order.
 public final class Optimizer<B: Backend> {
     public let config: OptimizerConfig
-    public let learningRate: Double
+    /// The step size of the next updates: the trainer sets each epoch's from the schedule.
+    public var learningRate: Double
     /// Updates done so far (Adam's t).
     public internal(set) var step = 0
     /// For the weights and for the biases: [] for SGD, [velocity] for momentum, [m, v] for Adam;

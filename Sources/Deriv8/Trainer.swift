@@ -21,8 +21,37 @@ public struct TrainingConfig: Codable, Sendable {
     public var initialization = Initialization.uniform
     public var initScale = 0.5
     public var optimizer = OptimizerConfig()
+    /// Training examples held out as the validation set (chosen by the seed, never trained on); 0: none.
+    public var validation = 0
+    /// How the step size changes from epoch to epoch; constant by default (the reference).
+    public var schedule = LearningRateSchedule()
 
     public init() {}
+
+    private enum CodingKeys: String, CodingKey {
+        case hidden, epochs, batchSize, learningRate, lambda, seed, shuffle, initialization, initScale, optimizer
+        case validation, schedule
+    }
+
+    /// Reads a configuration, the fields added since the first checkpoints taking their defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        hidden = try c.decode([Int].self, forKey: .hidden)
+        epochs = try c.decode(Int.self, forKey: .epochs)
+        batchSize = try c.decode(Int.self, forKey: .batchSize)
+        learningRate = try c.decode(Double.self, forKey: .learningRate)
+        lambda = try c.decode(Double.self, forKey: .lambda)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        shuffle = try c.decode(ShufflePolicy.self, forKey: .shuffle)
+        initialization = try c.decode(Initialization.self, forKey: .initialization)
+        initScale = try c.decode(Double.self, forKey: .initScale)
+        optimizer = try c.decode(OptimizerConfig.self, forKey: .optimizer)
+        validation = try c.decodeIfPresent(Int.self, forKey: .validation) ?? 0
+        schedule = try c.decodeIfPresent(LearningRateSchedule.self, forKey: .schedule) ?? LearningRateSchedule()
+    }
+
+    /// The step size of `epoch` (1-based) of this run.
+    public func learningRate(epoch: Int) -> Double { schedule.rate(base: learningRate, epoch: epoch, epochs: epochs) }
 
     /// The layer widths for data with `features` inputs and `classes` outputs.
     public func sizes(features: Int, classes: Int) -> [Int] { [features] + hidden + [classes] }
@@ -39,6 +68,21 @@ public struct EpochResult: Codable, Sendable {
     public let testAccuracy: Double
     public let trainSeconds: Double
     public let evalSeconds: Double
+    /// The step size this epoch used (the schedule's; see `LearningRateSchedule`); nil in
+    /// metrics written before schedules existed.
+    public let learningRate: Double?
+    /// Mean cross-entropy and accuracy on the held-out validation examples; nil without --validation.
+    public let validationLoss: Double?
+    public let validationAccuracy: Double?
+
+    public init(epoch: Int, trainLoss: Double, trainAccuracy: Double, testLoss: Double, testAccuracy: Double,
+                trainSeconds: Double, evalSeconds: Double, learningRate: Double? = nil,
+                validationLoss: Double? = nil, validationAccuracy: Double? = nil) {
+        (self.epoch, self.trainLoss, self.trainAccuracy, self.testLoss, self.testAccuracy) =
+            (epoch, trainLoss, trainAccuracy, testLoss, testAccuracy)
+        (self.trainSeconds, self.evalSeconds, self.learningRate, self.validationLoss, self.validationAccuracy) =
+            (trainSeconds, evalSeconds, learningRate, validationLoss, validationAccuracy)
+    }
 }
 
 /// Where the current epoch is, for a progress display.
@@ -62,8 +106,10 @@ public final class Trainer<B: Backend> {
     public let config: TrainingConfig
     public let model: MLP<B>
     public let optimizer: Optimizer<B>
-    public let trainSet: ExampleSet<B>
-    public let testSet: ExampleSet<B>
+    public let trainSet: ResidentExamples<B>
+    public let testSet: ResidentExamples<B>
+    /// The held-out examples (`config.validation` of the training set's), nil without them.
+    public let validationSet: ResidentExamples<B>?
     public private(set) var epochsDone = 0
     /// The batch the next epoch starts at: 0, unless a run was interrupted inside an epoch.
     public private(set) var nextBatch = 0
@@ -77,6 +123,7 @@ public final class Trainer<B: Backend> {
     private var trainIndices: [Int32]
     private var trainOrder: IndexList<B>
     private let testOrder: IndexList<B>
+    private let validationOrder: IndexList<B>?
     /// One workspace per batch size seen: the full size, and the last partial batch if any.
     private var workspaces: [Int: Workspace<B>] = [:]
     /// [batchesPerEpoch, model.statsWidth]: row b holds batch b's statistics (see `MLP.forward`).
@@ -84,19 +131,31 @@ public final class Trainer<B: Backend> {
     /// [test batches, model.statsWidth], made at the first evaluation.
     private var evalStats: Tensor<B>?
 
-    /// Uploads the data, draws the initial weights and shuffles, all from `config.seed`:
-    /// the same seed gives the same run on every backend.
-    public init(backend: B, config: TrainingConfig, train: LabelledImages, test: LabelledImages) throws {
+    /// Uploads the data, holds out the validation examples, draws the initial weights and
+    /// shuffles, all from `config.seed`: the same seed gives the same run on every backend.
+    public init(backend: B, config: TrainingConfig, data: DataSet) throws {
         self.backend = backend
         self.config = config
         generator = SeededGenerator(seed: config.seed)
-        model = try MLP(backend: backend, sizes: config.sizes(features: train.features, classes: MNIST.classes),
+        model = try MLP(backend: backend, sizes: config.sizes(features: data.features, classes: data.classes),
                         initialization: config.initialization, initScale: config.initScale, generator: &generator)
         optimizer = try Optimizer(config: config.optimizer, learningRate: config.learningRate, model: model)
-        trainSet = try backend.makeExampleSet(pixels: train.pixels, labels: train.labels,
-                                              features: train.features, classes: MNIST.classes)
-        testSet = try backend.makeExampleSet(pixels: test.pixels, labels: test.labels,
-                                             features: test.features, classes: MNIST.classes)
+        var train = data.train
+        if config.validation > 0 {
+            guard config.validation < train.count else {
+                throw ValidationSplitError(requested: config.validation, trainCount: train.count)
+            }
+            let (kept, held) = data.holdingOut(Self.validationIndices(config.validation, of: train.count, seed: config.seed))
+            train = kept
+            validationSet = try ResidentExamples(held, classes: data.classes, backend: backend)
+            validationOrder = try backend.makeIndexList((0..<Int32(held.count)).map { $0 })
+        } else {
+            validationSet = nil
+            validationOrder = nil
+        }
+        trainSet = try ResidentExamples(train, classes: data.classes, backend: backend)
+        testSet = try ResidentExamples(data.test, classes: data.classes, backend: backend)
+        let test = data.test
         trainIndices = (0..<Int32(train.count)).map { $0 }
         generator.shuffle(&trainIndices)
         trainOrder = try backend.makeIndexList(trainIndices)
@@ -105,6 +164,16 @@ public final class Trainer<B: Backend> {
     }
 
     public var batchesPerEpoch: Int { (trainSet.count + config.batchSize - 1) / config.batchSize }
+
+    /// The `count` training examples (of `trainCount`) held out for validation, ascending: the
+    /// first `count` of a shuffle drawn from its own generator, so that the weights and the
+    /// training order still come from `seed` as they would without a validation set.
+    public static func validationIndices(_ count: Int, of trainCount: Int, seed: UInt64) -> [Int] {
+        var generator = SeededGenerator(seed: seed ^ 0x7661_6c69_6461_7465)   // "validate"
+        var indices = Array(0..<trainCount)
+        generator.shuffle(&indices)
+        return indices.prefix(count).sorted()
+    }
 
     /// Runs the next epoch and evaluates on the test set. Each batch's statistics stay on the
     /// backend until the epoch ends (one transfer per epoch, no wait between batches), unless
@@ -115,6 +184,8 @@ public final class Trainer<B: Backend> {
             generator.shuffle(&trainIndices)
             trainOrder = try backend.makeIndexList(trainIndices)
         }
+        let learningRate = config.learningRate(epoch: epoch)
+        optimizer.learningRate = learningRate
         let clock = ContinuousClock()
         let started = clock.now
         let firstBatch = nextBatch
@@ -145,12 +216,15 @@ public final class Trainer<B: Backend> {
         nextBatch = 0
         let trained = clock.now
         let (testLoss, testAccuracy) = try evaluate(testSet, order: testOrder)
+        let validation = try validationSet.map { try evaluate($0, order: validationOrder!) }
         let evaluated = clock.now
         epochsDone = epoch
         return EpochResult(epoch: epoch, trainLoss: totals.lossSum / Double(batchesPerEpoch - firstBatch),
                            trainAccuracy: Double(totals.correct) / Double(totals.seen),
                            testLoss: testLoss, testAccuracy: testAccuracy,
-                           trainSeconds: seconds(trained - started), evalSeconds: seconds(evaluated - trained))
+                           trainSeconds: seconds(trained - started), evalSeconds: seconds(evaluated - trained),
+                           learningRate: learningRate, validationLoss: validation?.loss,
+                           validationAccuracy: validation?.accuracy)
     }
 
     /// Running sums over an epoch's batches.
@@ -172,7 +246,7 @@ public final class Trainer<B: Backend> {
                                               lambda: config.lambda)
             guard batchStats.loss.isFinite, batchStats.loss < Self.divergenceLoss else {
                 throw TrainingDiverged(epoch: epoch, batch: batch + 1, batchCount: batchesPerEpoch, loss: batchStats.loss,
-                                       learningRate: config.learningRate)
+                                       learningRate: optimizer.learningRate)
             }
             totals.lossSum += batchStats.loss
             totals.correct += batchStats.correct
@@ -184,7 +258,7 @@ public final class Trainer<B: Backend> {
 
     /// Mean cross-entropy (without the L2 term) and accuracy over `examples`, in batches; their
     /// statistics are read back once, at the end.
-    public func evaluate(_ examples: ExampleSet<B>, order: IndexList<B>) throws -> (loss: Double, accuracy: Double) {
+    public func evaluate(_ examples: ResidentExamples<B>, order: IndexList<B>) throws -> (loss: Double, accuracy: Double) {
         let batches = (examples.count + config.batchSize - 1) / config.batchSize
         let width = model.statsWidth
         if evalStats?.rows ?? 0 < batches { evalStats = try backend.makeTensor(Shape(batches, width)) }
@@ -300,4 +374,13 @@ public struct CheckpointMismatch: Error, CustomStringConvertible {
 public func seconds(_ d: Duration) -> Double {
     let (whole, atto) = d.components
     return Double(whole) + Double(atto) * 1e-18
+}
+
+/// --validation asks for at least as many examples as the training set has.
+public struct ValidationSplitError: Error, CustomStringConvertible {
+    public let requested: Int
+    public let trainCount: Int
+    public var description: String {
+        "a validation set of \(requested) examples leaves none of the \(trainCount) training examples to train on"
+    }
 }

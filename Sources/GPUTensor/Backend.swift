@@ -43,6 +43,9 @@ public protocol Backend: AnyObject {
     /// for r in 0..<y.rows.   x [m, features] (only y is written when x is nil), y [m, classes]
     func gatherBatch(_ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int,
                      x: Tensor<Self>?, y: Tensor<Self>) throws
+    /// rows[r, :] = table[order[start + r], :] for r in 0..<rows.rows: a batch from a data set
+    /// kept as a tensor (float inputs, or their one-hot targets).   table [count, n], rows [m, n]
+    func gatherRows(_ table: Tensor<Self>, order: IndexList<Self>, start: Int, into rows: Tensor<Self>) throws
     /// The first layer read straight from the example bytes, so the batch's inputs are never
     /// written out as floats: y = x · wᵀ + b, then max(0, ·) when `relu`, where
     /// x[r, :] = pixels[order[start + r], :] / 255; and when `targets` is given, the batch's

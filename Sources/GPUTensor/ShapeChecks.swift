@@ -50,6 +50,11 @@ enum ShapeChecks {
         try batch("gatherBatch", examples, order, start, rows: y.rows)
     }
 
+    static func gatherRows<B>(_ table: Shape, _ order: IndexList<B>, _ start: Int, _ rows: Shape) throws(ShapeError) {
+        try requireShape("gatherRows", "rows", rows, Shape(rows.rows, table.cols))
+        try batch("gatherRows", count: table.rows, order, start, rows: rows.rows)
+    }
+
     /// Checks z [m, n] = x · wᵀ for the batch of m examples at `start`.
     static func inputProduct<B>(_ examples: ExampleSet<B>, _ order: IndexList<B>, _ start: Int,
                                 _ w: Shape, _ z: Shape) throws(ShapeError) {
@@ -108,11 +113,17 @@ enum ShapeChecks {
     /// Rows start..<start+rows of `order` exist and index examples of the set.
     private static func batch<B>(_ op: String, _ examples: ExampleSet<B>, _ order: IndexList<B>, _ start: Int,
                                  rows: Int) throws(ShapeError) {
+        try batch(op, count: examples.count, order, start, rows: rows)
+    }
+
+    /// Checks that positions start..<start+rows of `order` exist and index `count` examples.
+    private static func batch<B>(_ op: String, count: Int, _ order: IndexList<B>, _ start: Int,
+                                 rows: Int) throws(ShapeError) {
         guard start >= 0, start + rows <= order.count else {
             throw ShapeError(op, "batch \(start)..<\(start + rows) is outside the order's \(order.count) indices")
         }
-        guard order.minimum >= 0, order.bound <= examples.count else {
-            throw ShapeError(op, "the order holds indices \(order.minimum)..<\(order.bound), outside the \(examples.count) examples")
+        guard order.minimum >= 0, order.bound <= count else {
+            throw ShapeError(op, "the order holds indices \(order.minimum)..<\(order.bound), outside the \(count) examples")
         }
     }
 }

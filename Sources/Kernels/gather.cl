@@ -22,3 +22,16 @@ __kernel void gather_batch(const int m, const int features, const int classes, c
     for (int f = 0; f < features; ++f) row[f] = 0;
     for (int q = offsets[example]; q < offsets[example + 1]; ++q) row[columns[q]] = scale[values[q]];
 }
+
+// gather_rows: a batch from a data set kept as a matrix (float inputs, or one-hot targets).
+//
+//   rows[r, c] = table[order[start + r], c]   table [count, n], rows [m, n]
+//
+// Item (c, r) copies one element, so neighbouring items read neighbouring addresses. The host
+// checked that every index in order is below count.
+__kernel void gather_rows(const int m, const int n, const int start, __global const int* order,
+                          __global const real* table, __global real* rows) {
+    const int c = get_global_id(0), r = get_global_id(1);
+    if (c >= n || r >= m) return;
+    rows[(size_t)r * n + c] = table[(size_t)order[start + r] * n + c];
+}

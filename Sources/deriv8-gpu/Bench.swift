@@ -51,7 +51,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        try backendOptions.run(BenchJob(command: self, data: try dataOptions.resolve().folder))
+        try backendOptions.run(BenchJob(command: self, data: try dataOptions.resolve().path))
     }
 }
 
@@ -64,7 +64,7 @@ struct BenchJob: BackendJob {
         // Loading is timed on its own; the trainer loads its own copy, so this one is dropped at once.
         let (loadSeconds, density) = try { () throws -> (Double, (train: Double, test: Double)) in
             let loadStart = clock.now
-            let data = try MNIST.load(from: data)
+            let data = try DataSet.load(data)
             return (seconds(clock.now - loadStart), (nonZeroFraction(data.train), nonZeroFraction(data.test)))
         }()
         var config = TrainingConfig()
@@ -183,8 +183,11 @@ func epochFlop(sizes: [Int], train: Int, test: Int, inputDensity: (train: Double
 }
 
 /// The fraction of non-zero pixels in a set.
-func nonZeroFraction(_ images: LabelledImages) -> Double {
-    Double(images.pixels.reduce(0) { $0 + ($1 == 0 ? 0 : 1) }) / Double(max(images.pixels.count, 1))
+func nonZeroFraction(_ examples: LabelledExamples) -> Double {
+    switch examples.inputs {
+    case .bytes(let b): return Double(b.reduce(0) { $0 + ($1 == 0 ? 0 : 1) }) / Double(max(b.count, 1))
+    case .floats(let f): return Double(f.reduce(0) { $0 + ($1 == 0 ? 0 : 1) }) / Double(max(f.count, 1))
+    }
 }
 
 /// VmHWM from /proc/self/status: the most resident memory this process has had, in MB.

@@ -26,25 +26,36 @@ struct Eval: ParsableCommand {
 
 /// A note on stderr when a model is run on another data set than the one it was trained on (the
 /// shapes are checked when the data is loaded).
-func warnIfOtherDataset(_ dataset: DatasetKind, checkpoint: Checkpoint, model: String) {
-    if dataset.rawValue != checkpoint.dataset {
-        printError("note: \(model) was trained on \(checkpoint.dataset); using \(dataset.rawValue), as asked")
+func warnIfOtherDataset(_ dataset: String, checkpoint: Checkpoint, model: String) {
+    if dataset != checkpoint.dataset {
+        printError("note: \(model) was trained on \(checkpoint.dataset); using \(dataset), as asked")
     }
+}
+
+/// The test set at `path`, checked against the network in `checkpoint`: the same number of
+/// inputs, and no label beyond its classes.
+func loadTestSet(_ path: String, for checkpoint: Checkpoint, model: String) throws -> LabelledExamples {
+    let test = try DataSet.load(path).test
+    guard test.features == checkpoint.sizes[0] else {
+        throw ValidationError("\(model) expects \(checkpoint.sizes[0]) inputs; the test examples in \(path) have \(test.features)")
+    }
+    let classes = checkpoint.sizes.last!
+    if let bad = test.labels.firstIndex(where: { Int($0) >= classes }) {
+        throw ValidationError("\(model) has \(classes) classes; test example \(bad) in \(path) has label \(test.labels[bad])")
+    }
+    return test
 }
 
 struct EvalJob: BackendJob {
     let command: Eval
     let checkpoint: Checkpoint
-    let dataset: DatasetKind
+    let dataset: String
     let data: String
 
     func run<B: Backend>(on backend: B) throws {
-        let test = try MNIST.load(from: data).test
-        guard test.features == checkpoint.sizes[0] else {
-            throw ValidationError("\(command.model) expects \(checkpoint.sizes[0]) inputs; the test images have \(test.features)")
-        }
+        let test = try loadTestSet(data, for: checkpoint, model: command.model)
         let matrix = try Predictor(checkpoint: checkpoint, backend: backend).evaluate(test)
-        let names = dataset.classNames
+        let names = classNames(dataset: dataset, classes: checkpoint.sizes.last!)
         let classes = matrix.counts.indices
         if command.json {
             let encoder = JSONEncoder()

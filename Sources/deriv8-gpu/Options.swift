@@ -130,10 +130,10 @@ struct LayerWidths: ExpressibleByArgument, CustomStringConvertible {
         if let bad = widths.first(where: { $0 < 1 }) { throw ValidationError("\(flag) \(self): every width must be at least 1, got \(bad)") }
     }
 
-    /// Refuses an MNIST network (784 inputs, 10 classes) with these hidden widths that would hold
-    /// more than 50 million weights.
-    static func checkWeightCount(hidden: [Int]) throws {
-        let widths = [784] + hidden + [10]
+    /// Refuses a network with these hidden widths, for data of `features` inputs and `classes`
+    /// classes (MNIST's by default), that would hold more than 50 million weights.
+    static func checkWeightCount(hidden: [Int], features: Int = 784, classes: Int = 10) throws {
+        let widths = [features] + hidden + [classes]
         // In Double: widths up to 2³¹ would overflow an Int sum.
         let weights = zip(widths, widths.dropFirst()).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         guard weights <= 50_000_000 else {
@@ -160,31 +160,45 @@ func positive(_ value: Double, _ flag: String) throws {
     guard value > 0, value.isFinite else { throw ValidationError("\(flag) must be a positive number, got \(value)") }
 }
 
-/// Which data set, and where its four IDX files are.
+/// Which data set, and where it is: a folder of four IDX files, or a .npz file.
 struct DataOptions: ParsableArguments {
-    @Option(help: "The data set: mnist, or fashion-mnist (Debian's dataset-fashion-mnist package). Default: mnist for a new run; the checkpoint's for eval, predict and train --resume.")
+    @Option(help: "A known data set: mnist, or fashion-mnist (Debian's dataset-fashion-mnist package). Default: mnist for a new run; the checkpoint's for eval, predict and train --resume.")
     var dataset: DatasetKind?
 
-    @Option(help: ArgumentHelp("Folder with the four IDX files, .gz or raw (default: datasets/mnist, or /usr/share/datasets/fashion-mnist).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Your own data, or a known set elsewhere: a folder with four IDX files in MNIST's names (.gz or raw, any image size, 2 to 256 classes), or a .npz file with x_train, y_train, x_test, y_test (see the README's \"Your own data\"). Default: datasets/mnist, or /usr/share/datasets/fashion-mnist.", valueName: "path"))
     var data: String?
 
-    /// The data set to use: --dataset, or else `recorded` (a checkpoint's), or else MNIST.
-    func kind(recorded: String? = nil) -> DatasetKind {
-        dataset ?? recorded.flatMap(DatasetKind.init(rawValue:)) ?? .mnist
-    }
-
-    /// The data set to use (see `kind`) and its
-    /// folder, which must exist. Called when the data is needed, after every flag was checked.
-    func resolve(recorded: String? = nil) throws -> (kind: DatasetKind, folder: String) {
-        let kind = self.kind(recorded: recorded)
-        let folder = data ?? kind.defaultFolder
+    /// The data set's name, as a checkpoint records it, and its path, which must exist: --data
+    /// (named by --dataset, else by `recorded`, else mnist for a folder; by the file's name for
+    /// a file), or the default folder of --dataset or of `recorded`. Called when the data is
+    /// needed, after every flag was checked.
+    func resolve(recorded: String? = nil) throws -> (name: String, path: String) {
+        if let data {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: data, isDirectory: &isDirectory) else {
+                throw ValidationError("--data \(data): no such file or folder")
+            }
+            let name = dataset?.rawValue ?? (isDirectory.boolValue ? recorded ?? DatasetKind.mnist.rawValue : (data as NSString).lastPathComponent)
+            return (name, data)
+        }
+        guard let kind = dataset ?? (recorded.map { DatasetKind(rawValue: $0) } ?? .mnist) else {
+            throw ValidationError("the model was trained on \(recorded ?? ""); pass --data PATH to say where that data is")
+        }
+        let folder = kind.defaultFolder
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
             let fix = kind == .mnist ? "run `make datasets`" : "install Debian's dataset-fashion-mnist"
-            throw ValidationError("--data \(folder): no such folder (\(fix), or pass --data DIR)")
+            throw ValidationError("--data \(folder): no such folder (\(fix), or pass --data PATH)")
         }
-        return (kind, folder)
+        return (kind.rawValue, folder)
     }
+}
+
+/// The names of `classes` classes of the data set called `name`: a known set's own names, or
+/// the labels as numbers.
+func classNames(dataset name: String, classes: Int) -> [String] {
+    if let names = DatasetKind(rawValue: name)?.classNames, names.count == classes { return names }
+    return (0..<classes).map(String.init)
 }
 
 extension DatasetKind: ExpressibleByArgument {}

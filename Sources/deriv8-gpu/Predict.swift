@@ -43,39 +43,44 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         let checkpoint = try Checkpoint.read(model)
-        var dataset = dataOptions.kind(recorded: checkpoint.dataset)
-        var pixels: [UInt8] = [], labels: [UInt8?] = [], titles: [String] = []
+        var dataset = dataOptions.dataset?.rawValue ?? checkpoint.dataset
+        let inputs: LabelledExamples.Inputs
+        var labels: [UInt8?] = [], titles: [String] = []
         if let index {
-            let (kind, data) = try dataOptions.resolve(recorded: checkpoint.dataset)
-            dataset = kind
-            warnIfOtherDataset(kind, checkpoint: checkpoint, model: model)
-            let test = try MNIST.load(from: data).test
-            for i in index.values {
-                guard i < test.count else { throw ValidationError("--index \(i) is outside the test set's \(test.count) images") }
-                pixels += test.pixels[(i * test.features)..<((i + 1) * test.features)]
-                labels.append(test.labels[i])
-                titles.append("test image \(i)")
+            let (name, data) = try dataOptions.resolve(recorded: checkpoint.dataset)
+            dataset = name
+            warnIfOtherDataset(name, checkpoint: checkpoint, model: model)
+            let test = try loadTestSet(data, for: checkpoint, model: model)
+            if let i = index.values.first(where: { $0 >= test.count }) {
+                throw ValidationError("--index \(i) is outside the test set's \(test.count) examples")
             }
-        } else if let image {
-            for path in image.split(separator: ",").map(String.init) {
+            inputs = test.subset(index.values).inputs
+            labels = index.values.map { test.labels[$0] }
+            titles = index.values.map { "test example \($0)" }
+        } else {
+            var pixels: [UInt8] = []
+            let features = checkpoint.sizes[0], side = Int(Double(features).squareRoot())
+            for path in (image ?? "").split(separator: ",").map(String.init) {
                 let picture = try PGM.read(path)
-                guard picture.width * picture.height == checkpoint.sizes[0], picture.width == 28 || checkpoint.sizes[0] != 784 else {
-                    throw DataFileError(path: path, problem: "is \(picture.width)x\(picture.height); the model takes 28x28 images")
+                guard picture.width * picture.height == features, picture.width == side else {
+                    let takes = side * side == features ? "\(side)x\(side) images" : "\(features) inputs, not a square image"
+                    throw DataFileError(path: path, problem: "is \(picture.width)x\(picture.height); the model takes \(takes)")
                 }
                 pixels += invert ? picture.pixels.map { 255 - $0 } : picture.pixels
                 labels.append(nil)
                 titles.append(path)
             }
+            inputs = .bytes(pixels)
         }
-        try backendOptions.run(PredictJob(checkpoint: checkpoint, names: dataset.classNames,
-                                          pixels: pixels, labels: labels, titles: titles, json: json))
+        try backendOptions.run(PredictJob(checkpoint: checkpoint, names: classNames(dataset: dataset, classes: checkpoint.sizes.last!),
+                                          inputs: inputs, labels: labels, titles: titles, json: json))
     }
 }
 
 struct PredictJob: BackendJob {
     let checkpoint: Checkpoint
     let names: [String]
-    let pixels: [UInt8]
+    let inputs: LabelledExamples.Inputs
     let labels: [UInt8?]
     let titles: [String]
     let json: Bool
@@ -90,7 +95,7 @@ struct PredictJob: BackendJob {
 
     func run<B: Backend>(on backend: B) throws {
         let features = checkpoint.sizes[0]
-        let all = try Predictor(checkpoint: checkpoint, backend: backend).probabilities(pixels: pixels, count: titles.count)
+        let all = try Predictor(checkpoint: checkpoint, backend: backend).probabilities(inputs, count: titles.count)
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys]
@@ -105,7 +110,9 @@ struct PredictJob: BackendJob {
             }
             print(titles[n])
             let side = Int(Double(features).squareRoot())
-            if side * side == features { print(asciiArt(Array(pixels[(n * features)..<((n + 1) * features)]), side: side)) }
+            if side * side == features, case .bytes(let pixels) = inputs {
+                print(asciiArt(Array(pixels[(n * features)..<((n + 1) * features)]), side: side))
+            }
             let truth = labels[n].map { "  (true: \(names[Int($0)]))" } ?? ""
             print("predicted \(names[ranked[0]])\(truth)")
             for c in ranked.prefix(3) { print(String(format: "  %-12@ %6.2f%%", names[c] as NSString, 100 * probs[c])) }

@@ -170,7 +170,7 @@ struct Train: ParsableCommand {
             lock = try CheckpointLock(savePath)
         }
         try withExtendedLifetime(lock) {
-            try backendOptions.run(TrainingJob(command: self, checkpoint: checkpoint, data: data, dataset: dataset.rawValue))
+            try backendOptions.run(TrainingJob(command: self, checkpoint: checkpoint, data: data, dataset: dataset))
         }
     }
 
@@ -230,7 +230,7 @@ struct TrainingJob: BackendJob {
         }
         let (train, test) = (trainer.trainSet, trainer.testSet)
         let provenance = RunRecord.Provenance(version: Version.description, command: CommandLine.arguments, dataset: dataset,
-                                              dataChecksums: MNIST.checksums(in: data), save: command.savePath)
+                                              dataChecksums: DataSet.checksums(data), save: command.savePath)
         let record = try checkpoint.map { saved in
             // A resumed run continues its results folder, where it still is.
             try RunRecord(continuing: saved.resultsFolder, resumed: .init(checkpoint: command.resume ?? "", afterEpoch: saved.epoch),
@@ -299,7 +299,7 @@ extension Initialization: ExpressibleByArgument {}
 /// OpenCL run does not keep a second copy of the data set in host memory.
 func makeTrainer<B: Backend>(backend: B, config: TrainingConfig, data: String,
                              trainLimit: Int?, testLimit: Int?) throws -> Trainer<B> {
-    let mnist = try MNIST.load(from: data)
-    return try Trainer(backend: backend, config: config, train: mnist.train.prefix(trainLimit),
-                       test: mnist.test.prefix(testLimit))
+    let dataSet = try DataSet.load(data).prefix(train: trainLimit, test: testLimit)
+    try LayerWidths.checkWeightCount(hidden: config.hidden, features: dataSet.features, classes: dataSet.classes)
+    return try Trainer(backend: backend, config: config, data: dataSet)
 }

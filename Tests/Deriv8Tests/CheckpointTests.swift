@@ -12,8 +12,7 @@ struct CheckpointTests {
         config.batchSize = 100
         config.seed = 9
         configure(&config)
-        return try Trainer(backend: CPUBackend<Float>(), config: config, train: mnist.train.prefix(1_000),
-                           test: mnist.test.prefix(300))
+        return try Trainer(backend: CPUBackend<Float>(), config: config, data: mnist.prefix(train: 1_000, test: 300))
     }
 
     @Test("the file is safetensors byte by byte: header length, JSON, alignment, offsets, little-endian data")

@@ -40,7 +40,7 @@ struct IDXTests {
         let (count, rows, cols, pixels) = try IDX.readImages(dir + "/i")
         #expect(count == 3 && rows == 2 && cols == 2)
         #expect(pixels == Array(0..<12))
-        #expect(try IDX.readLabels(dir + "/l", classes: 10) == [7, 0, 9])
+        #expect(try IDX.readLabels(dir + "/l") == [7, 0, 9])
     }
 
     /// Each corrupt file and the words its one-line error must contain.
@@ -67,12 +67,38 @@ struct IDXTests {
         }
     }
 
-    @Test("a label outside 0...9 is refused")
-    func labelTen() throws {
-        let path = try temporaryFolder() + "/labels"
-        try write(idx(magic: 2049, dims: [3], payload: [1, 10, 2]), to: path, gzip: true)
-        let error = #expect(throws: DataFileError.self) { try IDX.readLabels(path, classes: 10) }
-        #expect(error?.problem == "label 10 at index 1 is outside 0...9")
+    /// A folder of four IDX files: `trainLabels.count` training and `testLabels.count` test
+    /// images of rows x cols, with pixel bytes from their index.
+    func idxFolder(rows: Int, cols: Int, trainLabels: [UInt8], testLabels: [UInt8], testCols: Int? = nil) throws -> String {
+        let dir = try temporaryFolder()
+        func images(_ count: Int, _ cols: Int) -> [UInt8] {
+            idx(magic: 2051, dims: [UInt32(count), UInt32(rows), UInt32(cols)], payload: (0..<(count * rows * cols)).map { UInt8(truncatingIfNeeded: $0 * 37) })
+        }
+        try write(images(trainLabels.count, cols), to: dir + "/train-images-idx3-ubyte", gzip: true)
+        try write(idx(magic: 2049, dims: [UInt32(trainLabels.count)], payload: trainLabels), to: dir + "/train-labels-idx1-ubyte", gzip: false)
+        try write(images(testLabels.count, testCols ?? cols), to: dir + "/t10k-images-idx3-ubyte", gzip: false)
+        try write(idx(magic: 2049, dims: [UInt32(testLabels.count)], payload: testLabels), to: dir + "/t10k-labels-idx1-ubyte", gzip: true)
+        return dir
+    }
+
+    @Test("a folder of images of any size: the classes come from the labels of both sets (2 and 200 classes)")
+    func anyImagesAndClasses() throws {
+        let two = try MNIST.load(from: try idxFolder(rows: 3, cols: 5, trainLabels: [1, 0, 1], testLabels: [0]))
+        #expect(two.classes == 2 && two.features == 15 && two.exampleShape == [3, 5])
+        #expect(two.train.count == 3 && two.test.count == 1 && two.train.labels == [1, 0, 1])
+        #expect(two.train.inputs == .bytes((0..<45).map { UInt8(truncatingIfNeeded: $0 * 37) }))
+        let many = try MNIST.load(from: try idxFolder(rows: 1, cols: 1, trainLabels: [0, 150, 3], testLabels: [199, 7]))
+        #expect(many.classes == 200 && many.features == 1)
+    }
+
+    @Test("labels of a single class, and train and test images of different sizes, are refused")
+    func refusedFolders() throws {
+        let one = try idxFolder(rows: 2, cols: 2, trainLabels: [0, 0], testLabels: [0])
+        let error = #expect(throws: DataFileError.self) { try MNIST.load(from: one) }
+        #expect(error?.problem == "every label is 0: a classifier needs at least 2 classes")
+        let sizes = try idxFolder(rows: 2, cols: 2, trainLabels: [0, 1], testLabels: [1], testCols: 3)
+        let mismatch = #expect(throws: DataFileError.self) { try MNIST.load(from: sizes) }
+        #expect(mismatch?.problem == "training images are 2x2, test images 2x3")
     }
 
     @Test("a truncated gzip stream is refused")

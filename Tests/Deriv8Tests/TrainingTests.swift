@@ -8,7 +8,7 @@ import Testing
 /// tests that need it; they are never skipped.
 func mnistFolder() -> String { ProcessInfo.processInfo.environment["DERIV8_DATA"] ?? "datasets/mnist" }
 
-func loadMNIST() throws -> MNIST {
+func loadMNIST() throws -> DataSet {
     do { return try MNIST.load(from: mnistFolder()) } catch {
         Issue.record("MNIST is needed for this test: run `make datasets` (\(error))")
         throw error
@@ -21,7 +21,7 @@ struct TrainingTests {
     func mnistLoads() throws {
         let mnist = try loadMNIST()
         #expect(mnist.train.count == 60_000 && mnist.test.count == 10_000)
-        #expect(mnist.train.features == 784)
+        #expect(mnist.train.features == 784 && mnist.classes == 10 && mnist.exampleShape == [28, 28])
         #expect(mnist.train.labels.prefix(1) == [5] && Array(mnist.test.labels.prefix(5)) == [7, 2, 1, 0, 4])
         var counts = [Int](repeating: 0, count: 10)
         for label in mnist.train.labels { counts[Int(label)] += 1 }
@@ -34,8 +34,7 @@ struct TrainingTests {
         var config = TrainingConfig()
         config.epochs = 2
         config.seed = 1
-        let trainer = try Trainer(backend: CPUBackend<Float>(), config: config,
-                                  train: mnist.train, test: mnist.test)
+        let trainer = try Trainer(backend: CPUBackend<Float>(), config: config, data: mnist)
         var results: [EpochResult] = []
         for _ in 0..<config.epochs { results.append(try trainer.runEpoch()) }
         #expect(results[1].trainLoss < results[0].trainLoss)
@@ -52,7 +51,7 @@ struct TrainingTests {
         config.shuffle = .everyEpoch
         func run() throws -> [EpochResult] {
             let trainer = try Trainer(backend: CPUBackend<Float>(), config: config,
-                                      train: mnist.train.prefix(1_234), test: mnist.test.prefix(345))
+                                      data: mnist.prefix(train: 1_234, test: 345))
             #expect(trainer.batchesPerEpoch == 5)
             return try (0..<2).map { _ in try trainer.runEpoch() }
         }

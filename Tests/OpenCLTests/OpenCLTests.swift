@@ -88,9 +88,9 @@ struct OpenCLTests {
         var config = TrainingConfig()
         config.batchSize = 100
         config.seed = 11
-        let train = mnist.train.prefix(6_000), test = mnist.test.prefix(1_000)
+        let data = mnist.prefix(train: 6_000, test: 1_000)
         func run<B: Backend>(_ backend: B) throws -> (losses: [Double], parameters: [[Double]], accuracy: Double) {
-            let trainer = try Trainer(backend: backend, config: config, train: train, test: test)
+            let trainer = try Trainer(backend: backend, config: config, data: data)
             var losses: [Double] = []
             var accuracy = 0.0
             for _ in 0..<5 { accuracy = try trainer.runEpoch { losses.append($0.batchLoss) }.testAccuracy }
@@ -167,8 +167,7 @@ extension OpenCLTests {
         var afterEpochs: [[String: Int]] = []
         do {
             let backend = try OpenCLBackend<Float>(deviceIndex: openCLDeviceIndex())
-            let trainer = try Trainer(backend: backend, config: config, train: mnist.train.prefix(2_000),
-                                      test: mnist.test.prefix(500))
+            let trainer = try Trainer(backend: backend, config: config, data: mnist.prefix(train: 2_000, test: 500))
             for _ in 0..<3 {
                 _ = try trainer.runEpoch()
                 afterEpochs.append(OpenCLObjectCounts.current)

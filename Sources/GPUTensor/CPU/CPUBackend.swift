@@ -194,6 +194,17 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
         }
     }
 
+    public func gatherRows(_ table: Tensor<CPUBackend<T>>, order: IndexList<CPUBackend<T>>, start: Int,
+                           into rows: Tensor<CPUBackend<T>>) throws {
+        let started = profileStart(); defer { profileEnd("gatherRows", started) }
+        try ShapeChecks.gatherRows(table.shape, order, start, rows.shape)
+        let n = table.cols
+        for r in 0..<rows.rows {
+            let source = table.storage.pointer + Int(order.storage[start + r]) * n
+            (rows.storage.pointer + r * n).update(from: source, count: n)
+        }
+    }
+
     /// x[r, :] = pixels[order[start + r], :] / 255 for r in 0..<rows.   x [rows, features]
     @_specialize(where T == Float)
     private func gatherPixels(_ examples: ExampleSet<CPUBackend<T>>, _ order: IndexList<CPUBackend<T>>, _ start: Int,

@@ -22,6 +22,7 @@ public enum KernelFamily: String, CaseIterable, Sendable {
 /// The kernels in Sources/Kernels, by their OpenCL names.
 enum KernelName: String, CaseIterable {
     case gatherBatch = "gather_batch"
+    case gatherRows = "gather_rows"
     case inputProduct = "input_product"
     case inputProductLanes = "input_product_lanes"
     case inputGradientParts = "input_gradient_parts"

@@ -287,6 +287,14 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         ])
     }
 
+    public func gatherRows(_ table: Tensor<OpenCLBackend<T>>, order: IndexList<OpenCLBackend<T>>, start: Int,
+                           into rows: Tensor<OpenCLBackend<T>>) throws {
+        try ShapeChecks.gatherRows(table.shape, order, start, rows.shape)
+        try launch2D(.gatherRows, cols: rows.cols, rows: rows.rows, [
+            .int(rows.rows), .int(rows.cols), .int(start), .buffer(order.storage), .buffer(table.storage), .buffer(rows.storage),
+        ])
+    }
+
     public func inputLinear(_ examples: ExampleSet<OpenCLBackend<T>>, order: IndexList<OpenCLBackend<T>>, start: Int,
                             _ w: Tensor<OpenCLBackend<T>>, _ b: Tensor<OpenCLBackend<T>>, relu: Bool,
                             into y: Tensor<OpenCLBackend<T>>, targets: Tensor<OpenCLBackend<T>>?) throws {
