@@ -30,6 +30,11 @@ public struct Checkpoint: Sendable {
     /// The results folder of the run that wrote it (metadata `results_folder`), so that a resumed
     /// run continues the same metrics.csv and plot; nil when unknown.
     public var resultsFolder: String? = nil
+    /// The run's best epoch by validation accuracy so far (metadata `best_epoch`,
+    /// `best_validation_accuracy`): what --save-best and --early-stop continue from on resuming.
+    public var best: BestEpoch? = nil
+    /// Where the run keeps its best epoch's checkpoint (metadata `save_best`), nil when it does not.
+    public var saveBest: String? = nil
 
     public var architecture: String { sizes.map(String.init).joined(separator: "-") }
 
@@ -70,8 +75,20 @@ public struct Checkpoint: Sendable {
             "batch": String(batch),
             "optimizer_step": String(optimizerStep),
             "rng_state": generatorState.map { String($0, radix: 16) }.joined(separator: ","),
-        ].merging(resultsFolder.map { ["results_folder": $0] } ?? [:]) { first, _ in first }
+        ].merging(optionalMetadata) { first, _ in first }
         return try SafeTensors.encode(tensors, metadata: metadata)
+    }
+
+    /// The metadata entries that are there only when known.
+    private var optionalMetadata: [String: String] {
+        var entries: [String: String] = [:]
+        entries["results_folder"] = resultsFolder
+        entries["save_best"] = saveBest
+        if let best {
+            entries["best_epoch"] = String(best.epoch)
+            entries["best_validation_accuracy"] = String(best.validationAccuracy)
+        }
+        return entries
     }
 
     /// Writes atomically: a temporary file in the same folder, flushed to disk, then renamed over
@@ -139,9 +156,28 @@ public struct Checkpoint: Sendable {
         if let extra = tensors.keys.sorted().first(where: { !expected.contains($0) }) {
             throw fail("unexpected tensor \(extra) for a \(config.optimizer.kind.rawValue) checkpoint")
         }
+        var best: BestEpoch?
+        if metadata["best_epoch"] != nil || metadata["best_validation_accuracy"] != nil {
+            guard let bestEpoch = metadata["best_epoch"].flatMap(Int.init), bestEpoch >= 1, bestEpoch <= epoch,
+                  let accuracy = metadata["best_validation_accuracy"].flatMap(Double.init), accuracy >= 0, accuracy <= 1 else {
+                throw fail("metadata best_epoch and best_validation_accuracy are not an epoch of this run and a fraction")
+            }
+            best = BestEpoch(epoch: bestEpoch, validationAccuracy: accuracy)
+        }
         return Checkpoint(sizes: sizes, config: config, dataset: metadata["dataset"] ?? "mnist", epoch: epoch, batch: batch,
                           parameters: parameters, optimizerStep: step, optimizerState: state,
-                          generatorState: words, trainOrder: order, resultsFolder: metadata["results_folder"])
+                          generatorState: words, trainOrder: order, resultsFolder: metadata["results_folder"],
+                          best: best, saveBest: metadata["save_best"])
+    }
+}
+
+/// The epoch with the best validation accuracy so far.
+public struct BestEpoch: Sendable, Equatable {
+    public let epoch: Int
+    public let validationAccuracy: Double
+    public init(epoch: Int, validationAccuracy: Double) {
+        self.epoch = epoch
+        self.validationAccuracy = validationAccuracy
     }
 }
 

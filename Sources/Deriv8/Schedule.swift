@@ -4,7 +4,7 @@ import Foundation
 /// epoch's rate, so a run resumed inside an epoch continues with the same rate).
 ///
 /// For epoch e = 1, 2, ... of E epochs, base rate r and W warm-up epochs:
-///   warm-up   (e <= W)   r · e / W                        (linear, reaching r at epoch W)
+///   warm-up   (e <= W)   r · e / (W + 1)                  (linear: r/(W+1), 2r/(W+1), ..., then r)
 ///   constant             r
 ///   step                 r · γ^⌊(e - W - 1) / S⌋          (multiplied by γ every S epochs)
 ///   cosine               r · (1 + cos(π (e - W - 1) / (E - W))) / 2   (from r towards 0 at epoch E + 1)
@@ -29,7 +29,7 @@ public struct LearningRateSchedule: Codable, Sendable, Equatable {
 
     /// The rate of epoch `epoch` (1-based) of `epochs`, from the base rate `base`.
     public func rate(base: Double, epoch: Int, epochs: Int) -> Double {
-        if epoch <= warmupEpochs { return base * Double(epoch) / Double(warmupEpochs) }
+        if epoch <= warmupEpochs { return base * Double(epoch) / Double(warmupEpochs + 1) }
         let after = epoch - warmupEpochs - 1   // epochs since the warm-up ended
         switch kind {
         case .constant:

@@ -54,7 +54,7 @@ public struct OpCheck {
     }
 
     public enum Op: String, CaseIterable, Sendable {
-        case gatherBatch, inputLinear, inputLinearGradient, linear, linearGradient, backpropagate, softmaxCrossEntropy
+        case gatherBatch, gatherRows, inputLinear, inputLinearGradient, linear, linearGradient, backpropagate, softmaxCrossEntropy
         case layersAfterFirst
         case matmul, add, relu, reluBackward, softmaxRows, softmaxCrossEntropyBackward
         case crossEntropyStats, sumOfSquares, columnSums, rowSums, scaledAdd, momentumStep, adamStep
@@ -144,7 +144,7 @@ public struct OpCheck {
     /// One case per op and shape of `shapes`: every op, both transposes, ReLU on and off, the
     /// gradient on and off.
     public static func cases(_ shapes: Shapes) -> [Case] {
-        var cases: [Case] = shapes.batches.map { Case(.gatherBatch, [$0]) }
+        var cases: [Case] = shapes.batches.flatMap { [Case(.gatherBatch, [$0]), Case(.gatherRows, [$0])] }
         // The first layer from example bytes, with pixels mostly zero like digits (the CPU
         // backend's sparse path) and none zero (its dense path).
         for (m, features, n) in shapes.firstLayer {
@@ -254,6 +254,16 @@ public struct OpCheck {
             inputs.order = order
             inputs.start = g.below(examples - batch.rows + 1)
             return inputs
+        case .gatherRows:
+            // A table of 2m + 3 rows, m of them gathered from a shuffled order.
+            let batch = c.shapes[0], rows = batch.rows * 2 + 3
+            let table = Shape(rows, batch.cols)
+            var inputs = Inputs(tensors: [uniform(table)], shapes: [table])
+            var order = (0..<Int32(rows)).map { $0 }
+            g.shuffle(&order)
+            inputs.order = order
+            inputs.start = g.below(rows - batch.rows + 1)
+            return inputs
         case .softmaxRows:
             // Logits up to ±40: exp overflows Float without the max subtraction.
             return Inputs(tensors: [uniform(c.shapes[0], -40, 40)])
@@ -293,7 +303,7 @@ public struct OpCheck {
     private func outputShape(_ c: Case) -> Shape {
         let s = c.shapes
         switch c.op {
-        case .gatherBatch: return s[0]
+        case .gatherBatch, .gatherRows: return s[0]
         case .inputLinear, .linear: return Shape(s[0].rows, s[1].rows)
         case .inputLinearGradient, .linearGradient: return Shape(s[0].cols, s[1].cols)
         case .backpropagate: return s[2]
@@ -324,6 +334,9 @@ public struct OpCheck {
             let y = try be.makeTensor(Shape(c.shapes[0].rows, 10))
             try be.gatherBatch(set, order: order, start: inputs.start, x: out, y: y)
             return try (be.download(out) + be.download(y)).map(Double.init)
+        case .gatherRows:
+            try be.gatherRows(tensors[0], order: be.makeIndexList(inputs.order), start: inputs.start, into: out)
+            return try be.download(out).map(Double.init)
         case .inputLinear:
             let (set, order) = try examples(features: c.shapes[0].cols)
             let targets = try be.makeTensor(Shape(c.shapes[0].rows, 10))

@@ -12,10 +12,14 @@ struct EpochPrinter {
     private var progressShown = false
     private var lastDraw = ContinuousClock.now
 
-    init(json: Bool, backend: String, epochs: Int) {
+    /// Whether epoch lines show the learning rate (it changes only under a schedule).
+    let showRate: Bool
+
+    init(json: Bool, backend: String, epochs: Int, showRate: Bool = false) {
         self.json = json
         self.backend = backend
         self.epochs = epochs
+        self.showRate = showRate
     }
 
     /// The resolved configuration; on stderr with --json so stdout stays pure JSON.
@@ -49,17 +53,28 @@ struct EpochPrinter {
         progressShown = false
     }
 
+    /// One epoch's line; the validation accuracy and the learning rate appear when the run has
+    /// a validation set and a schedule other than constant.
     mutating func epoch(_ r: EpochResult) {
         clearProgress()
         if json {
             print(jsonLine(r))
         } else {
             let digits = String(epochs).count
-            print(String(format: "epoch %*d/%d  loss %.4f  train %.2f%%  test %.2f%%  %.3f s train  %.3f s eval",
-                         digits, r.epoch, epochs, r.trainLoss, 100 * r.trainAccuracy, 100 * r.testAccuracy,
-                         r.trainSeconds, r.evalSeconds))
+            var line = String(format: "epoch %*d/%d  loss %.4f  train %.2f%%", digits, r.epoch, epochs, r.trainLoss, 100 * r.trainAccuracy)
+            if let validation = r.validationAccuracy { line += String(format: "  val %.2f%%", 100 * validation) }
+            line += String(format: "  test %.2f%%", 100 * r.testAccuracy)
+            if showRate, let rate = r.learningRate { line += String(format: "  lr %.4g", rate) }
+            line += String(format: "  %.3f s train  %.3f s eval", r.trainSeconds, r.evalSeconds)
+            print(line)
         }
         fflush(nil)  // all streams: lines reach a pipe as they happen
+    }
+
+    /// A line about the run as a whole (an early stop): on stderr with --json, like the header.
+    func note(_ line: String) {
+        if json { printError(line) } else { print(line) }
+        fflush(nil)
     }
 
     private func jsonLine(_ r: EpochResult) -> String {

@@ -74,9 +74,9 @@ struct EvalJob: BackendJob {
         let short = names.map { String($0.prefix(7)) }
         printTable([[""] + short] + classes.map { c in [short[c]] + matrix.counts[c].map(String.init) })
         print("")
-        func percent(_ x: Double?) -> String { x.map { String(format: "%.2f%%", 100 * $0) } ?? "-" }
+        func percentOrDash(_ x: Double?) -> String { x.map(percent) ?? "-" }
         printTable([["class", "precision", "recall", "examples"]] + classes.map { c in
-            [names[c], percent(matrix.precision(c)), percent(matrix.recall(c)), String(matrix.counts[c].reduce(0, +))]
+            [names[c], percentOrDash(matrix.precision(c)), percentOrDash(matrix.recall(c)), String(matrix.counts[c].reduce(0, +))]
         })
     }
 }
