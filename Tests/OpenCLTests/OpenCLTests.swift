@@ -108,6 +108,34 @@ struct OpenCLTests {
         #expect(abs(opencl.accuracy - cpu.accuracy) <= 0.003)
     }
 
+    @Test("float data (gathered rows, the dense first layer) and a validation set train as on the CPU backend, on either kernel family",
+          arguments: KernelFamily.allCases)
+    func floatData(family: KernelFamily) throws {
+        let mnist = try MNIST.load(from: mnistFolder()).prefix(train: 1_500, test: 300)
+        // Pixels as floats, scaled and shifted so that no input is zero and none is a byte's multiple.
+        func asFloats(_ e: LabelledExamples) -> LabelledExamples {
+            LabelledExamples(inputs: .floats(e.inputs.asFloats.map { $0 * 1.5 - 0.25 }), labels: e.labels, features: e.features)
+        }
+        let data = try DataSet(train: asFloats(mnist.train), test: asFloats(mnist.test), exampleShape: [784], path: "floats")
+        var config = TrainingConfig()
+        config.batchSize = 100
+        config.validation = 200
+        config.learningRate = 0.05
+        func run<B: Backend>(_ backend: B) throws -> (losses: [Double], results: [EpochResult]) {
+            let trainer = try Trainer(backend: backend, config: config, data: data)
+            var losses: [Double] = []
+            let results = try (0..<2).map { _ in try trainer.runEpoch { losses.append($0.batchLoss) } }
+            return (losses, results)
+        }
+        let cpu = try run(CPUBackend<Float>())
+        let opencl = try run(OpenCLBackend<Float>(deviceIndex: openCLDeviceIndex(), family: family))
+        #expect(cpu.losses.count == 26)
+        expectClose(opencl.losses, cpu.losses, atol: 1e-4, rtol: 1e-3, "loss of each step")
+        for (a, b) in zip(opencl.results, cpu.results) {
+            #expect(abs(a.validationAccuracy! - b.validationAccuracy!) <= 0.01 && abs(a.testAccuracy - b.testAccuracy) <= 0.01)
+        }
+    }
+
     @Test("a kernel with a syntax error raises the build log, not a crash")
     func buildError() throws {
         let backend = try OpenCLBackend<Float>(deviceIndex: openCLDeviceIndex())
