@@ -12,7 +12,7 @@ APT_PACKAGES := zlib1g-dev pkg-config ocl-icd-opencl-dev opencl-c-headers pocl-o
 
 MNIST_FILES := train-images-idx3-ubyte.gz train-labels-idx1-ubyte.gz t10k-images-idx3-ubyte.gz t10k-labels-idx1-ubyte.gz
 
-.PHONY: setup packages datasets build test train gradcheck check-checkpoint check-opencl fuzz sanitize clean
+.PHONY: setup packages datasets build test train gradcheck check-checkpoint check-own-data check-opencl fuzz sanitize clean
 
 setup: packages datasets build
 
@@ -73,6 +73,14 @@ check-checkpoint: build
 	python3 -m pip install -q safetensors numpy
 	@tmp=$$(mktemp -d) && $(BIN) train --epochs 2 --backend cpu --save $$tmp/model.safetensors --results $$tmp/results > /dev/null \
 	  && python3 scripts/check_checkpoint.py --model $$tmp/model.safetensors --data $(DATA) --binary $(BIN); \
+	  status=$$?; rm -rf $$tmp; exit $$status
+
+# The README's "Your own data" example, run as written (the shell block between its
+# own-data-example markers) in a scratch folder, with this build's binary first on PATH.
+check-own-data: build
+	python3 -m pip install -q numpy
+	@tmp=$$(mktemp -d) && sed -n '/<!-- own-data-example -->/,/<!-- end own-data-example -->/p' README.md | sed '/^<!--/d;/^```/d' > $$tmp/example.sh \
+	  && (cd $$tmp && PATH="$(CURDIR)/.build/release:$$PATH" bash -euo pipefail example.sh); \
 	  status=$$?; rm -rf $$tmp; exit $$status
 
 # Coverage-guided fuzzing (libFuzzer + AddressSanitizer) of every parser, one fuzzer per file in

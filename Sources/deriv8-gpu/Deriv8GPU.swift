@@ -6,7 +6,7 @@ import GPUTensor
 struct Deriv8GPU: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "deriv8-gpu",
-        abstract: "Train a multilayer perceptron on MNIST from scratch, on OpenCL or on the CPU.",
+        abstract: "Train a multilayer perceptron on MNIST (or your own data) from scratch, on OpenCL or on the CPU.",
         discussion: """
             The default job trains the reference network (784-32-32-10, ReLU, softmax, \
             cross-entropy + L2, plain SGD, lr 0.1, batch 500, 20 epochs) and prints one line per epoch.

@@ -5,14 +5,15 @@ import GPUTensor
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Classify test-set images or 28x28 PGM files with a saved model.",
+        abstract: "Classify test-set examples or PGM images with a saved model.",
         discussion: """
             Prints each image as text, the predicted class and the three most probable classes \
             (with --json, one JSON object per image instead). --index reads the test set of the \
             checkpoint's data set (or --dataset/--data); --image needs no data set. PGM files \
-            (binary P5 or plain P2) must be 28x28 grayscale with the digit light on a dark \
-            background, as in MNIST; --invert flips dark-on-light drawings. Class names are the \
-            data set's (Fashion-MNIST's clothing names for a Fashion-MNIST model).
+            (binary P5 or plain P2) must be grayscale of the model's image size (28x28 for MNIST) \
+            with the digit light on a dark background, as in MNIST; --invert flips dark-on-light \
+            drawings. Class names are the data set's (Fashion-MNIST's clothing names for a \
+            Fashion-MNIST model; the label numbers for your own data).
 
             Examples:
               deriv8-gpu predict --model model.safetensors --index 0,1,2

@@ -115,6 +115,9 @@ struct Train: ParsableCommand {
         try positive(epochs, "--epochs")
         if let batchSize { try positive(batchSize, "--batch-size") }
         try hidden?.validate("--hidden")
+        // The fewest weights any data can give (1 input, 2 classes): too many already is refused
+        // before the data loads; the data's own widths are checked once it has.
+        try LayerWidths.checkWeightCount(hidden: config.hidden, features: 1, classes: 2)
         if let learningRate { try positive(learningRate, "--learning-rate") }
         if let momentum {
             guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }
@@ -122,7 +125,6 @@ struct Train: ParsableCommand {
         if let lambda {
             guard lambda >= 0, lambda.isFinite else { throw ValidationError("--lambda must be >= 0, got \(lambda)") }
         }
-        try LayerWidths.checkWeightCount(hidden: config.hidden)
         if let trainLimit { try positive(trainLimit, "--train-limit") }
         if let testLimit { try positive(testLimit, "--test-limit") }
         if let earlyStop { try positive(earlyStop, "--early-stop") }

@@ -305,7 +305,7 @@ struct UsageErrorTests {
         UsageCase(arguments: ["predict", "--model", "/nonexistent/m.safetensors", "--index", "-1"], phrases: ["--index"], train: false),
         UsageCase(arguments: ["train", "--epochs=-1"], phrases: ["--epochs must be a positive integer, got -1"], train: true),
         UsageCase(arguments: ["train", "--learning-rate", "nan"], phrases: ["--learning-rate must be a positive number"], train: true),
-        UsageCase(arguments: ["train", "--data", "/nonexistent"], phrases: ["--data /nonexistent", "no such folder"], train: true),
+        UsageCase(arguments: ["train", "--data", "/nonexistent"], phrases: ["--data /nonexistent", "no such file or folder"], train: true),
         UsageCase(arguments: ["train", "--no-such-flag"], phrases: ["Unknown option '--no-such-flag'"], train: true),
         // A mistake in the flags is named before any file is looked at, even where the data is missing.
         UsageCase(arguments: ["train", "--data", "/nonexistent", "--bogus"], phrases: ["Unknown option '--bogus'"], train: true),
@@ -332,7 +332,7 @@ struct UsageErrorTests {
 // MARK: - 2. Hostile data files: exit 1, one line naming the file
 
 enum HostileData: String, CaseIterable, Sendable {
-    case truncatedGzip, garbage, garbageNamedGz, corruptGzip, badMagic, empty, directory, fourBillionImages, labelTen
+    case truncatedGzip, garbage, garbageNamedGz, corruptGzip, badMagic, empty, directory, fourBillionImages, oneClass
 
     /// Writes the hostile file into `folder`; returns its path and a phrase the error must contain.
     func plant(in folder: String) throws -> (path: String, phrase: String) {
@@ -367,11 +367,12 @@ enum HostileData: String, CaseIterable, Sendable {
         case .fourBillionImages:
             try write(idx(magic: 2051, dims: [4_000_000_000, 28, 28], payload: [1, 2, 3]), to: images)
             return (images, "more than the file holds")
-        case .labelTen:
+        case .oneClass:
+            // Every label 0, in both sets: nothing to tell apart.
             try write(idx(magic: 2051, dims: [3, 28, 28], payload: Array(repeating: 7, count: 3 * 784)), to: images)
-            let labels = "\(folder)/train-labels-idx1-ubyte"
-            try write(idx(magic: 2049, dims: [3], payload: [1, 10, 3]), to: labels)
-            return (labels, "label 10 at index 1 is outside 0...9")
+            try write(idx(magic: 2049, dims: [3], payload: [0, 0, 0]), to: "\(folder)/train-labels-idx1-ubyte")
+            try write(idx(magic: 2049, dims: [3], payload: [0, 0, 0]), to: "\(folder)/t10k-labels-idx1-ubyte")
+            return (folder, "every label is 0: a classifier needs at least 2 classes")
         }
     }
 }
@@ -555,7 +556,7 @@ struct SaveAndResumeTests {
         try write(idx(magic: 2049, dims: [3], payload: [4, 5, 6]), to: "\(small)/t10k-labels-idx1-ubyte")
         let otherShapes = try await deriv8(["train", "--backend", "cpu", "--data", small, "--epochs", "2", "--resume", path,
                                             "--results", scratch.sub("results")], scratch: scratch)
-        expectOneLineError(otherShapes, code: 64, ["--resume \(path)", "784-32-32-10", "400-32-32-10"])
+        expectOneLineError(otherShapes, code: 64, ["--resume \(path)", "784-32-32-10", "400-32-32-7"])
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
         // The same values as the checkpoint's are not a change.
         let same = try await deriv8(try shortTraining(scratch, epochs: 2) + ["--resume", path, "--hidden", "32,32", "--seed", "0"],
@@ -800,7 +801,13 @@ struct DeviceFaultTests {
         let scratch = try Scratch()
         let r = try await deriv8(try shortTraining(scratch, backend: "opencl"),
                                  environment: ["DERIV8_OPENCL_TILE": "128"], timeout: 60, scratch: scratch)
-        expectOneLineError(r, code: 1, ["DERIV8_OPENCL_TILE=128", "matmul kernel takes at most"])
+        // The OpenCL compiler may print its own warnings for so large a tile (PoCL: "N warnings
+        // generated."); ours is the one line of the run's own.
+        let ours = r.stderrLines.filter { $0.hasPrefix("deriv8-gpu:") }
+        #expect(r.exited(1) && ours.count == 1, "\(r)")
+        // Too many items per group, or (where the device has room for the items) too much local memory.
+        #expect(ours.first.map { $0.contains("DERIV8_OPENCL_TILE=128") && ($0.contains("matmul kernel takes at most") || $0.contains("too large a tile")) } == true,
+                "\(r)")
     }
 }
 

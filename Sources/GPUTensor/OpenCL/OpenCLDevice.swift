@@ -148,7 +148,10 @@ final class OpenCLDevice: @unchecked Sendable {
                 let limit = min(try kernel.workGroupSizeLimit(), info.maxWorkGroupSize)
                 let local = try kernel.localMemoryBytes()
                 if local > info.localMemoryBytes {
-                    throw OpenCLUnavailable("\(name.rawValue) needs \(local) bytes of local memory; \(info.name) has \(info.localMemoryBytes)")
+                    // Only a tile forced larger than the device takes can get here: the sizes are
+                    // otherwise chosen from the device's local memory.
+                    let fix = requestedTile.map { "; DERIV8_OPENCL_TILE=\($0) is too large a tile for it: set a smaller one, or unset it" } ?? ""
+                    throw OpenCLUnavailable("\(name.rawValue) needs \(local) bytes of local memory; \(info.name) has \(info.localMemoryBytes)\(fix)")
                 }
                 limits[name] = limit
                 fitted = fitted.fitting(name, limit: limit)
