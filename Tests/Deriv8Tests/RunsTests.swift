@@ -115,3 +115,111 @@ struct MetricsCSVTests {
         }
     }
 }
+
+@Suite("RunListing")
+struct RunListingTests {
+    func config(dataset: String? = "mnist", network: [Int]? = [784, 64, 10], hidden: [Int] = [64], epochs: Int = 3,
+                save: String? = nil) -> String {
+        var fields = ["\"backend\" : \"cpu\"",
+                      "\"config\" : { \"hidden\" : \(hidden), \"epochs\" : \(epochs), \"optimizer\" : { \"kind\" : \"adam\" } }"]
+        if let dataset { fields.append("\"dataset\" : \"\(dataset)\"") }
+        if let network { fields.append("\"network\" : \(network)") }
+        if let save { fields.append("\"save\" : \"\(save)\"") }
+        return "{ " + fields.joined(separator: ", ") + " }"
+    }
+
+    @Test("newest first: by the folder name's UTC stamp, a -N suffix before the run it was numbered after")
+    func order() throws {
+        let directory = try temporaryFolder()
+        for name in ["20250102-000000-cpu-seed0", "20250103-120000-cpu-seed0", "20250103-120000-cpu-seed0-2",
+                     "20250103-120000-cpu-seed0-10", "20241231-235959-opencl-seed7"] {
+            _ = try fakeRun(directory, name, config: config(), metrics: oldMetrics)
+        }
+        let (runs, notes) = try RunListing.read(directory: directory)
+        #expect(notes.isEmpty)
+        #expect(runs.map(\.name) == ["20250103-120000-cpu-seed0-10", "20250103-120000-cpu-seed0-2", "20250103-120000-cpu-seed0",
+                                     "20250102-000000-cpu-seed0", "20241231-235959-opencl-seed7"])
+        #expect(runs[0].date == Date(timeIntervalSince1970: 1_735_905_600))   // 2025-01-03 12:00:00 UTC
+    }
+
+    @Test("the summary: epochs done, final and best accuracy, the median training time, what config.json recorded")
+    func summary() throws {
+        let directory = try temporaryFolder()
+        let folder = try fakeRun(directory, "20250101-000000-cpu-seed0", config: config(epochs: 5, save: "m.safetensors"),
+                                 metrics: oldMetrics)
+        let run = try #require(RunListing.read(folder: URL(fileURLWithPath: folder)).run)
+        #expect(run.epochsDone == 3 && run.plannedEpochs == 5)
+        #expect(run.finalTestAccuracy == 0.86 && run.bestTestAccuracy == 0.87)
+        #expect(run.finalValidationAccuracy == nil && run.bestValidationAccuracy == nil)
+        #expect(run.medianTrainSeconds == 2)   // of 3, 1 and 2
+        #expect(run.dataset == "mnist" && run.optimizer == "adam" && run.backend == "cpu" && run.save == "m.safetensors")
+        #expect(run.network == [784, 64, 10] && run.hidden == [64])
+
+        let even = RunSummary(name: "r", folder: URL(fileURLWithPath: "/r"), date: nil, dataset: nil, backend: nil, network: nil,
+                              hidden: nil, optimizer: nil, plannedEpochs: nil, save: nil, saveBest: nil,
+                              results: [epoch(1, trainSeconds: 4, validation: (0.5, 0.6)), epoch(2, trainSeconds: 1, validation: (0.4, 0.7)),
+                                        epoch(3, trainSeconds: 2, validation: (0.45, 0.65)), epoch(4, trainSeconds: 9)])
+        #expect(even.medianTrainSeconds == 3)
+        #expect(even.bestValidationAccuracy == 0.7 && even.finalValidationAccuracy == nil)
+    }
+
+    @Test("a network not recorded is built from hidden for MNIST-shaped data only")
+    func inferredNetwork() throws {
+        let directory = try temporaryFolder()
+        let old = try fakeRun(directory, "20250101-000000-cpu-seed0", config: config(dataset: nil, network: nil, hidden: [32, 16]), metrics: oldMetrics)
+        let npz = try fakeRun(directory, "20250101-000001-cpu-seed0", config: config(dataset: "iris.npz", network: nil), metrics: oldMetrics)
+        #expect(RunListing.read(folder: URL(fileURLWithPath: old)).run?.network == [784, 32, 16, 10])
+        let other = try #require(RunListing.read(folder: URL(fileURLWithPath: npz)).run)
+        #expect(other.network == nil && other.hidden == [64])
+    }
+
+    @Test("corrupt files are notes, not failures: the run is listed with what can be read, or skipped")
+    func corrupt() throws {
+        let directory = try temporaryFolder()
+        _ = try fakeRun(directory, "20250105-000000-cpu-seed0", config: "{ not json", metrics: oldMetrics)
+        _ = try fakeRun(directory, "20250104-000000-cpu-seed0", config: config(), metrics: "garbage\n")
+        _ = try fakeRun(directory, "20250103-000000-cpu-seed0", config: "[1, 2]", metrics: "")
+        _ = try fakeRun(directory, "20250102-000000-cpu-seed0", config: "{ \"config\" : { \"hidden\" : [32, \"x\"] } }", metrics: nil)
+        _ = try fakeRun(directory, "notes", config: nil, metrics: nil)
+        _ = try fakeRun(directory, ".hidden", config: nil, metrics: nil)
+        try write("not a run either", directory + "/README")
+        let (runs, notes) = try RunListing.read(directory: directory)
+        #expect(runs.map(\.name) == ["20250105-000000-cpu-seed0", "20250104-000000-cpu-seed0"])
+        #expect(runs[0].epochsDone == 3 && runs[0].dataset == nil)
+        #expect(runs[1].epochsDone == 0 && runs[1].dataset == "mnist")
+        let expected = [
+            "20250102-000000-cpu-seed0/config.json: 'config.hidden[1]' is not what a run's config.json holds there; run skipped",
+            "20250102-000000-cpu-seed0/metrics.csv: no such file; run skipped",
+            "20250103-000000-cpu-seed0/config.json: not a JSON object; run skipped",
+            "20250103-000000-cpu-seed0/metrics.csv: empty",
+            "20250104-000000-cpu-seed0/metrics.csv: line 1 is not a metrics.csv header",
+            "20250105-000000-cpu-seed0/config.json: not a JSON object; listing the run without its configuration",
+            "notes: not a run (no config.json or metrics.csv); skipped",
+        ]
+        #expect(notes.count == expected.count, "\(notes)")
+        for phrase in expected {
+            #expect(notes.contains { $0.contains(phrase) && !$0.contains("\n") }, "no note with \(phrase) in \(notes)")
+        }
+    }
+
+    @Test("a missing folder, or a file, is an error; an empty folder lists nothing")
+    func missingAndEmpty() throws {
+        let directory = try temporaryFolder()
+        #expect(throws: DataFileError(path: directory + "/none", problem: "no such folder")) {
+            try RunListing.read(directory: directory + "/none")
+        }
+        try write("x", directory + "/file")
+        #expect(throws: DataFileError.self) { try RunListing.read(directory: directory + "/file") }
+        let (runs, notes) = try RunListing.read(directory: directory)
+        #expect(runs.isEmpty && notes.isEmpty)
+    }
+
+    @Test("the date is the folder name's stamp; other names have none")
+    func folderDate() {
+        #expect(RunListing.folderDate("20250103-120000-cpu-seed0") == Date(timeIntervalSince1970: 1_735_905_600))
+        #expect(RunListing.folderDate("20250103-120000") != nil)
+        #expect(RunListing.folderDate("20251303-120000-cpu-seed0") == nil)   // month 13
+        #expect(RunListing.folderDate("20250103-1200001") == nil)
+        #expect(RunListing.folderDate("my-run") == nil)
+    }
+}
