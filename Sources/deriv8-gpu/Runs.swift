@@ -31,7 +31,8 @@ struct Runs: ParsableCommand {
             Examples:
               deriv8-gpu runs
               deriv8-gpu runs --results /tmp/sweep --json
-              deriv8-gpu runs --plot 20260105-101500-cpu-seed0 20260105-103000-cpu-seed1 --output compare.svg
+              deriv8-gpu runs --plot 20260105-101500-cpu-seed0 20260105-103000-cpu-seed1
+              deriv8-gpu runs --plot ~/old/20251201-090000-cpu-seed0 --output old.svg
 
             Exit codes: 0 success (also for an empty results folder); 64 bad flags, no such \
             results folder, or a --plot run that is not there; 1 a plotted run whose \

@@ -5,9 +5,9 @@ import Testing
 import FoundationXML
 #endif
 
-/// EpochResult's memberwise initialiser is internal to Deriv8. Decoding goes through its public
-/// Codable conformance instead of `@testable import`, which `swift build --build-tests` does not
-/// allow (only `swift test` compiles modules for testing by default).
+/// Goes through EpochResult's public Codable conformance, written when its initialiser was
+/// internal to Deriv8 (`@testable import` is not allowed by `swift build --build-tests`); the
+/// initialiser is public now, and `validatedEpochs` below uses it.
 private func epochResult(epoch: Int, trainLoss: Double, trainAccuracy: Double,
                          testLoss: Double, testAccuracy: Double) -> EpochResult {
     // JSON has no NaN or infinity; the decoder below reads them from these strings.
