@@ -1,10 +1,12 @@
 import Foundation
 
-/// An SVG chart of a run: train and test loss per epoch, and train and test accuracy per epoch.
+/// SVG charts of runs: `svg` draws one run's train and test (and validation) loss and accuracy
+/// per epoch; `comparison` draws several runs' test (and validation) curves, one colour per run.
 ///
-/// Two panels side by side, each scaled to its own data so that late-epoch changes stay visible.
-/// Non-finite values (a diverged run's NaN or infinite loss) are left out of the lines rather than
-/// written as coordinates, which would make the SVG unrenderable.
+/// Two panels side by side, loss and accuracy, each scaled to its own data so that late-epoch
+/// changes stay visible. Non-finite values (a diverged run's NaN or infinite loss) and missing
+/// ones are left out of the lines rather than written as coordinates, which would make the SVG
+/// unrenderable.
 public enum TrainingPlot {
     public static func svg(_ results: [EpochResult], title: String) -> String {
         var canvas = Canvas(width: Layout.width, height: Layout.height)
@@ -15,12 +17,67 @@ public enum TrainingPlot {
             return canvas.document()
         }
         let epochs = results.map { Double($0.epoch) }
-        drawPanel(on: &canvas, left: 0, title: "loss", yTitle: "loss", epochs: epochs,
-                  series: [Series(name: "train", color: Style.trainColor, values: results.map(\.trainLoss)),
-                           Series(name: "test", color: Style.testColor, values: results.map(\.testLoss))])
+        // The validation series only for runs that held a validation set out.
+        let validated = results.contains { $0.validationLoss != nil || $0.validationAccuracy != nil }
+        func series(_ name: String, _ color: String, _ values: [Double?]) -> Series {
+            Series(name: name, color: color, epochs: epochs, values: values)
+        }
+        var loss = [series("train", Style.trainColor, results.map(\.trainLoss)),
+                    series("test", Style.testColor, results.map(\.testLoss))]
+        var accuracy = [series("train", Style.trainColor, results.map { $0.trainAccuracy * 100 }),
+                        series("test", Style.testColor, results.map { $0.testAccuracy * 100 })]
+        if validated {
+            loss.append(series("validation", Style.validationColor, results.map(\.validationLoss)))
+            accuracy.append(series("validation", Style.validationColor, results.map { $0.validationAccuracy.map { $0 * 100 } }))
+        }
+        drawPanel(on: &canvas, left: 0, title: "loss", yTitle: "loss", epochs: epochs, series: loss,
+                  legend: loss.map(\.legendEntry))
         drawPanel(on: &canvas, left: Layout.panelWidth, title: "accuracy (%)", yTitle: "accuracy %", epochs: epochs,
-                  series: [Series(name: "train", color: Style.trainColor, values: results.map { $0.trainAccuracy * 100 }),
-                           Series(name: "test", color: Style.testColor, values: results.map { $0.testAccuracy * 100 })])
+                  series: accuracy, legend: accuracy.map(\.legendEntry))
+        return canvas.document()
+    }
+
+    /// One run in a `comparison`: its epochs and the name its legend entry shows.
+    public struct Run: Sendable {
+        public let label: String
+        public let results: [EpochResult]
+        public init(label: String, results: [EpochResult]) {
+            self.label = label
+            self.results = results
+        }
+    }
+
+    /// Several runs' test loss and accuracy, one colour per run (the colours repeat after ten
+    /// runs), their validation curves dashed in the same colour. The panels are `svg`'s; below
+    /// them, one legend line per run, in the order given.
+    public static func comparison(_ runs: [Run], title: String) -> String {
+        let legendTop = Layout.height + 10   // the first legend line's baseline, below the axis titles
+        var canvas = Canvas(width: Layout.width, height: legendTop + Layout.legendRowHeight * Double(runs.count))
+        canvas.text(title, x: Layout.width / 2, y: Layout.titleBaseline, size: 18, anchor: "middle", bold: true)
+        var loss: [Series] = [], accuracy: [Series] = []
+        for (index, run) in runs.enumerated() {
+            let color = Style.runColors[index % Style.runColors.count]
+            let epochs = run.results.map { Double($0.epoch) }
+            loss.append(Series(name: run.label, color: color, epochs: epochs, values: run.results.map(\.testLoss)))
+            accuracy.append(Series(name: run.label, color: color, epochs: epochs,
+                                   values: run.results.map { $0.testAccuracy * 100 }))
+            if run.results.contains(where: { $0.validationLoss != nil || $0.validationAccuracy != nil }) {
+                loss.append(Series(name: run.label, color: color, dashed: true, epochs: epochs,
+                                   values: run.results.map(\.validationLoss)))
+                accuracy.append(Series(name: run.label, color: color, dashed: true, epochs: epochs,
+                                       values: run.results.map { $0.validationAccuracy.map { $0 * 100 } }))
+            }
+            let y = legendTop + Layout.legendRowHeight * Double(index)
+            canvas.line(Layout.plotLeft, y - 4, Layout.plotLeft + 18, y - 4, color: color, width: 2.5)
+            canvas.text(run.label, x: Layout.plotLeft + 24, y: y, size: 12)
+        }
+        // The title row explains the line styles; the colours are explained below the panels.
+        var key = [LegendEntry(name: "test", color: Style.axisColor, dashed: false)]
+        if loss.contains(where: \.dashed) { key.append(LegendEntry(name: "validation", color: Style.axisColor, dashed: true)) }
+        let epochs = runs.flatMap { $0.results.map { Double($0.epoch) } }
+        drawPanel(on: &canvas, left: 0, title: "test loss", yTitle: "loss", epochs: epochs, series: loss, legend: key)
+        drawPanel(on: &canvas, left: Layout.panelWidth, title: "test accuracy (%)", yTitle: "accuracy %", epochs: epochs,
+                  series: accuracy, legend: key)
         return canvas.document()
     }
 
@@ -32,35 +89,55 @@ public enum TrainingPlot {
         // The plot area inside each panel; the margins hold tick labels and axis titles.
         static let plotLeft = 72.0, plotRight = 20.0, plotTop = 72.0, plotBottom = 340.0
         static let tickLength = 5.0
-        /// The horizontal room one legend entry takes: a line sample and a short name.
-        static let legendEntryWidth = 70.0
+        /// The horizontal room a legend entry takes: a line sample, then its name at about 7
+        /// pixels a character (12-pixel sans-serif), then a gap.
+        static func legendEntryWidth(_ name: String) -> Double { 24 + 7 * Double(name.count) + 12 }
+        /// A comparison's legend lines below the panels.
+        static let legendRowHeight = 20.0
     }
 
     private enum Style {
         static let trainColor = "#1f77b4"
         static let testColor = "#ff7f0e"
+        static let validationColor = "#2ca02c"
+        /// A comparison's run colours (matplotlib's "tab10").
+        static let runColors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
         static let axisColor = "#333333"
         static let gridColor = "#e6e6e6"
         static let mutedText = "#666666"
+        static let dashPattern = "6 4"
+    }
+
+    private struct LegendEntry {
+        let name: String
+        let color: String
+        let dashed: Bool
     }
 
     private struct Series {
         let name: String
         let color: String
-        let values: [Double]
+        var dashed = false
+        /// The (epoch, value) pairs that can be drawn: missing and non-finite values left out.
+        let points: [(x: Double, y: Double)]
 
-        /// The (epoch, value) pairs that can be drawn.
-        func points(epochs: [Double]) -> [(x: Double, y: Double)] {
-            zip(epochs, values).filter { $0.1.isFinite }.map { (x: $0.0, y: $0.1) }
+        init(name: String, color: String, dashed: Bool = false, epochs: [Double], values: [Double?]) {
+            (self.name, self.color, self.dashed) = (name, color, dashed)
+            points = zip(epochs, values).compactMap { x, y in y.flatMap { $0.isFinite ? (x: x, y: $0) : nil } }
         }
+
+        var legendEntry: LegendEntry { LegendEntry(name: name, color: color, dashed: dashed) }
     }
 
+    /// One panel `left` pixels from the canvas's left edge. The x axis covers `epochs` (every
+    /// run's, drawable or not); `legend` goes in the title row when it has more than one entry.
     private static func drawPanel(on canvas: inout Canvas, left: Double, title: String, yTitle: String,
-                                  epochs: [Double], series: [Series]) {
+                                  epochs: [Double], series: [Series], legend: [LegendEntry]) {
         let plotLeft = left + Layout.plotLeft
         let plotRight = left + Layout.panelWidth - Layout.plotRight
         let (plotTop, plotBottom) = (Layout.plotTop, Layout.plotBottom)
-        let lines = series.map { $0.points(epochs: epochs) }
+        let lines = series.map(\.points)
         // Both panels share the x axis, so it comes from the epochs, not from the drawable points.
         let xAxis = NiceAxis(covering: epochs, integerSteps: true)
         let yAxis = NiceAxis(covering: lines.flatMap { $0.map(\.y) }, integerSteps: false)
@@ -68,14 +145,14 @@ public enum TrainingPlot {
         func py(_ y: Double) -> Double { plotBottom - yAxis.fraction(y) * (plotBottom - plotTop) }
 
         canvas.text(title, x: plotLeft, y: Layout.panelTitleBaseline, size: 14, bold: true)
-        if series.count > 1 {
+        if legend.count > 1 {
             // In the title row, not over the plot, where it could hide the lines.
-            var x = plotRight - Layout.legendEntryWidth * Double(series.count)
-            for s in series {
+            var x = plotRight - legend.map { Layout.legendEntryWidth($0.name) }.reduce(0, +)
+            for entry in legend {
                 canvas.line(x, Layout.panelTitleBaseline - 4, x + 18, Layout.panelTitleBaseline - 4,
-                            color: s.color, width: 2.5)
-                canvas.text(s.name, x: x + 24, y: Layout.panelTitleBaseline, size: 12)
-                x += Layout.legendEntryWidth
+                            color: entry.color, width: 2.5, dash: entry.dashed ? Style.dashPattern : nil)
+                canvas.text(entry.name, x: x + 24, y: Layout.panelTitleBaseline, size: 12)
+                x += Layout.legendEntryWidth(entry.name)
             }
         }
 
@@ -102,7 +179,7 @@ public enum TrainingPlot {
             if screen.count == 1 {
                 canvas.circle(screen[0].x, screen[0].y, radius: 4, color: s.color)
             } else if screen.count > 1 {
-                canvas.polyline(screen, color: s.color)
+                canvas.polyline(screen, color: s.color, dash: s.dashed ? Style.dashPattern : nil)
             }
         }
         if lines.allSatisfy(\.isEmpty) {
@@ -168,16 +245,20 @@ private struct Canvas {
         self.height = height
     }
 
-    mutating func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, color: String, width: Double) {
+    /// `dash`: an SVG stroke-dasharray ("6 4": 6 pixels drawn, 4 left out); nil for a solid line.
+    mutating func line(_ x1: Double, _ y1: Double, _ x2: Double, _ y2: Double, color: String, width: Double,
+                       dash: String? = nil) {
         elements.append("<line x1=\"\(coordinate(x1))\" y1=\"\(coordinate(y1))\" x2=\"\(coordinate(x2))\" "
-            + "y2=\"\(coordinate(y2))\" stroke=\"\(color)\" stroke-width=\"\(coordinate(width))\"/>")
+            + "y2=\"\(coordinate(y2))\" stroke=\"\(color)\" stroke-width=\"\(coordinate(width))\"\(dashAttribute(dash))/>")
     }
 
-    mutating func polyline(_ points: [(x: Double, y: Double)], color: String) {
+    mutating func polyline(_ points: [(x: Double, y: Double)], color: String, dash: String? = nil) {
         let list = points.map { "\(coordinate($0.x)),\(coordinate($0.y))" }.joined(separator: " ")
         elements.append("<polyline points=\"\(list)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" "
-            + "stroke-linejoin=\"round\" stroke-linecap=\"round\"/>")
+            + "stroke-linejoin=\"round\" stroke-linecap=\"round\"\(dashAttribute(dash))/>")
     }
+
+    private func dashAttribute(_ dash: String?) -> String { dash.map { " stroke-dasharray=\"\($0)\"" } ?? "" }
 
     mutating func circle(_ x: Double, _ y: Double, radius: Double, color: String) {
         elements.append("<circle cx=\"\(coordinate(x))\" cy=\"\(coordinate(y))\" r=\"\(coordinate(radius))\" "

@@ -9,22 +9,36 @@ public final class RunRecord {
     private var results: [EpochResult] = []
     private let title: String
 
-    public static let csvHeader = "epoch,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,eval_seconds"
+    /// metrics.csv's header. A row holds the epoch, then numbers as `%.6f` (accuracies as
+    /// fractions; a diverged loss as `nan` or `inf`); the last three are empty where the epoch
+    /// has none (no --validation; a learning rate from before schedules existed).
+    public static let csvHeader = csvHeaderBeforeValidation + ",learning_rate,validation_loss,validation_accuracy"
+    /// The header of the metrics.csv files written before the learning rate and validation
+    /// columns were added; `readMetrics` still reads them.
+    public static let csvHeaderBeforeValidation = "epoch,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,eval_seconds"
 
     /// What config.json records about how the run was started: the command line, the data set's
-    /// name and its files' checksums (`MNIST.checksums`), and the checkpoint it saves to.
+    /// name and its files' checksums (`MNIST.checksums`), the layer widths, and the checkpoints
+    /// it saves to (every epoch's, and the best epoch's).
     public struct Provenance: Encodable, Sendable {
         public let version: String
         public let command: [String]
         public let dataset: String
         public let dataChecksums: [String: String]
         public let save: String?
-        public init(version: String, command: [String], dataset: String, dataChecksums: [String: String], save: String?) {
+        /// Every layer's width, inputs to classes: [784, 32, 32, 10]. config.json's `hidden`
+        /// alone does not say how many inputs and classes the data had.
+        public let network: [Int]?
+        public let saveBest: String?
+        public init(version: String, command: [String], dataset: String, dataChecksums: [String: String], save: String?,
+                    network: [Int]? = nil, saveBest: String? = nil) {
             self.version = version
             self.command = command
             self.dataset = dataset
             self.dataChecksums = dataChecksums
             self.save = save
+            self.network = network
+            self.saveBest = saveBest
         }
     }
 
@@ -87,6 +101,7 @@ public final class RunRecord {
             let trainExamples: Int, testExamples: Int
             let config: TrainingConfig
             let version: String?, command: [String]?, dataset: String?, dataCrc32: [String: String]?, save: String?
+            let network: [Int]?, saveBest: String?
             let resumedFrom: Resumption?
         }
         let encoder = JSONEncoder()
@@ -96,31 +111,74 @@ public final class RunRecord {
                                              trainExamples: trainCount, testExamples: testCount, config: config,
                                              version: provenance?.version, command: provenance?.command, dataset: provenance?.dataset,
                                              dataCrc32: provenance?.dataChecksums, save: provenance?.save,
+                                             network: provenance?.network, saveBest: provenance?.saveBest,
                                              resumedFrom: resumed))
         try json.write(to: folder.appendingPathComponent("config.json"), options: .atomic)
         for result in earlier { rows.append(Self.row(result)); results.append(result) }
         try writeMetrics()
     }
 
-    /// The epochs in a metrics.csv this class wrote, or nil when there is none or it is not one.
-    private static func readMetrics(_ url: URL) -> [EpochResult]? {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return nil }
-        let lines = text.split(separator: "\n")
-        guard lines.first.map(String.init) == csvHeader else { return nil }
-        return lines.dropFirst().compactMap { line in
-            let f = line.split(separator: ",").map(String.init)
-            guard f.count == 7, let epoch = Int(f[0]) else { return nil }
-            let v = f.dropFirst().compactMap(Double.init)
-            guard v.count == 6 else { return nil }
-            return EpochResult(epoch: epoch, trainLoss: v[0], trainAccuracy: v[1], testLoss: v[2], testAccuracy: v[3],
-                               trainSeconds: v[4], evalSeconds: v[5])
+    /// The epochs in a metrics.csv this class wrote, or nil when there is none or it cannot be
+    /// read in full (a resumed run then starts a new folder rather than drop epochs).
+    private static func readMetrics(_ url: URL) -> [EpochResult]? { try? readMetrics(at: url) }
+
+    /// The epochs in the metrics.csv at `url`, in either of the formats this class has written:
+    /// the 7 columns of `csvHeaderBeforeValidation` or the 10 of `csvHeader`. Throws a one-line
+    /// error naming the file, and the line, when it cannot be read or is not such a file.
+    public static func readMetrics(at url: URL) throws(DataFileError) -> [EpochResult] {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            let exists = FileManager.default.fileExists(atPath: url.path)
+            throw DataFileError(path: url.path, problem: exists ? "cannot read it as UTF-8 text" : "no such file")
         }
+        return try parseMetrics(text, path: url.path)
     }
 
-    private static func row(_ r: EpochResult) -> String {
+    /// The epochs in metrics.csv's `text`; `path` names the file in errors.
+    public static func parseMetrics(_ text: String, path: String) throws(DataFileError) -> [EpochResult] {
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        if lines.last == "" { lines.removeLast() }   // the newline that ends the last row
+        guard let header = lines.first else { throw DataFileError(path: path, problem: "empty; expected the header \(csvHeader)") }
+        let columns: Int
+        switch header {
+        case csvHeader: columns = 10
+        case csvHeaderBeforeValidation: columns = 7
+        default: throw DataFileError(path: path, problem: "line 1 is not a metrics.csv header (\(csvHeader))")
+        }
+        var results: [EpochResult] = []
+        for (index, line) in lines.dropFirst().enumerated() {
+            let lineNumber = index + 2
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == columns else {
+                throw DataFileError(path: path, problem: "line \(lineNumber) has \(fields.count) fields; the header has \(columns)")
+            }
+            guard let epoch = Int(fields[0]) else {
+                throw DataFileError(path: path, problem: "line \(lineNumber): epoch '\(fields[0].prefix(20))' is not a whole number")
+            }
+            func number(_ i: Int) throws(DataFileError) -> Double {
+                guard let value = Double(fields[i]) else {
+                    throw DataFileError(path: path, problem: "line \(lineNumber), field \(i + 1): '\(fields[i].prefix(20))' is not a number")
+                }
+                return value
+            }
+            /// The learning rate and validation columns: absent from old files, empty where the epoch had none.
+            func optional(_ i: Int) throws(DataFileError) -> Double? { i < columns && !fields[i].isEmpty ? try number(i) : nil }
+            results.append(EpochResult(epoch: epoch, trainLoss: try number(1), trainAccuracy: try number(2),
+                                       testLoss: try number(3), testAccuracy: try number(4),
+                                       trainSeconds: try number(5), evalSeconds: try number(6),
+                                       learningRate: try optional(7), validationLoss: try optional(8),
+                                       validationAccuracy: try optional(9)))
+        }
+        return results
+    }
+
+    /// A metrics.csv row under `csvHeader`.
+    public static func row(_ r: EpochResult) -> String {
         func format(_ x: Double) -> String { String(format: "%.6f", x) }
+        func optional(_ x: Double?) -> String { x.map(format) ?? "" }
         return [String(r.epoch), format(r.trainLoss), format(r.trainAccuracy), format(r.testLoss),
-                format(r.testAccuracy), format(r.trainSeconds), format(r.evalSeconds)].joined(separator: ",")
+                format(r.testAccuracy), format(r.trainSeconds), format(r.evalSeconds),
+                optional(r.learningRate), optional(r.validationLoss), optional(r.validationAccuracy)].joined(separator: ",")
     }
 
     public func append(_ r: EpochResult) throws {

@@ -14,13 +14,14 @@ struct Deriv8GPU: ParsableCommand {
             Examples:
               deriv8-gpu train --epochs 5 --seed 1
               deriv8-gpu train --train-limit 5000 --test-limit 1000 --json
+              deriv8-gpu runs
               deriv8-gpu gradcheck
 
             Exit codes: 0 success; 64 bad flags or values; 1 runtime failure (unreadable data, \
             a failed gradient check).
             """,
         version: Version.description,
-        subcommands: [Train.self, Eval.self, Predict.self, GradCheck.self, Check.self, Devices.self, Bench.self],
+        subcommands: [Train.self, Eval.self, Predict.self, Runs.self, GradCheck.self, Check.self, Devices.self, Bench.self],
         defaultSubcommand: Train.self)
 
     /// Parses and runs like ArgumentParser's own `main`, except that a failure prints a single

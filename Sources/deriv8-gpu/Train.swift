@@ -314,7 +314,8 @@ struct TrainingJob: BackendJob {
         }
         let (train, test) = (trainer.trainSet, trainer.testSet)
         let provenance = RunRecord.Provenance(version: Version.description, command: CommandLine.arguments, dataset: dataset,
-                                              dataChecksums: DataSet.checksums(data), save: command.savePath)
+                                              dataChecksums: DataSet.checksums(data), save: command.savePath,
+                                              network: trainer.model.sizes, saveBest: saveBest)
         let record = try checkpoint.map { saved in
             // A resumed run continues its results folder, where it still is.
             try RunRecord(continuing: saved.resultsFolder, resumed: .init(checkpoint: command.resume ?? "", afterEpoch: saved.epoch),

@@ -5,9 +5,9 @@ import Testing
 import FoundationXML
 #endif
 
-/// EpochResult's memberwise initialiser is internal to Deriv8. Decoding goes through its public
-/// Codable conformance instead of `@testable import`, which `swift build --build-tests` does not
-/// allow (only `swift test` compiles modules for testing by default).
+/// Goes through EpochResult's public Codable conformance, written when its initialiser was
+/// internal to Deriv8 (`@testable import` is not allowed by `swift build --build-tests`); the
+/// initialiser is public now, and `validatedEpochs` below uses it.
 private func epochResult(epoch: Int, trainLoss: Double, trainAccuracy: Double,
                          testLoss: Double, testAccuracy: Double) -> EpochResult {
     // JSON has no NaN or infinity; the decoder below reads them from these strings.
@@ -20,6 +20,17 @@ private func epochResult(epoch: Int, trainLoss: Double, trainAccuracy: Double,
     decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf",
                                                                     nan: "nan")
     return try! decoder.decode(EpochResult.self, from: Data(text.utf8))
+}
+
+/// Epochs shaped like a real run that held out a validation set: validation a little below test.
+/// `from`: the first epoch that has validation values (an earlier one, resumed, may not).
+private func validatedEpochs(_ count: Int, from first: Int = 1) -> [EpochResult] {
+    realisticEpochs(count).map { r in
+        EpochResult(epoch: r.epoch, trainLoss: r.trainLoss, trainAccuracy: r.trainAccuracy, testLoss: r.testLoss,
+                    testAccuracy: r.testAccuracy, trainSeconds: r.trainSeconds, evalSeconds: r.evalSeconds, learningRate: 0.1,
+                    validationLoss: r.epoch >= first ? r.testLoss + 0.05 : nil,
+                    validationAccuracy: r.epoch >= first ? r.testAccuracy - 0.01 : nil)
+    }
 }
 
 /// Epochs shaped like a real run: loss falling towards 0.3, accuracies rising towards 95%.
@@ -43,6 +54,10 @@ private final class ParsedSVG: NSObject, XMLParserDelegate {
     private(set) var geometry: [String] = []
     /// How many points each polyline has, in document order.
     private(set) var polylineLengths: [Int] = []
+    /// Each polyline's stroke colour and whether it is dashed, in document order.
+    private(set) var polylineStrokes: [(color: String, dashed: Bool)] = []
+    /// The svg element's height.
+    private(set) var height: Double?
     private var currentText: String?
 
     init(_ svg: String) {
@@ -57,12 +72,16 @@ private final class ParsedSVG: NSObject, XMLParserDelegate {
         if rootElement == nil {
             rootElement = name
             rootNamespace = attributes["xmlns"]
+            height = attributes["height"].flatMap(Double.init)
         }
         elementCounts[name, default: 0] += 1
         for key in ["x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r", "points", "transform"] {
             if let value = attributes[key] { geometry.append(value) }
         }
-        if name == "polyline" { polylineLengths.append(attributes["points", default: ""].split(separator: " ").count) }
+        if name == "polyline" {
+            polylineLengths.append(attributes["points", default: ""].split(separator: " ").count)
+            polylineStrokes.append((attributes["stroke", default: ""], attributes["stroke-dasharray"] != nil))
+        }
         if name == "text" { currentText = "" }
     }
 
@@ -166,5 +185,65 @@ struct PlotTests {
         #expect(parsed.texts.contains("no finite values"))
         #expect(parsed.elementCounts["polyline"] == 2)
         #expect(parsed.geometryNumbers.allSatisfy { Double($0)?.isFinite == true })
+    }
+
+    @Test("a run with a validation set draws validation loss and accuracy as a third series, with its own colour and legend entry")
+    func validationSeries() {
+        let svg = TrainingPlot.svg(validatedEpochs(20), title: "validated")
+        let parsed = ParsedSVG(svg)
+        #expect(parsed.wellFormed)
+        #expect(parsed.polylineLengths == [20, 20, 20, 20, 20, 20])
+        let colors = parsed.polylineStrokes.map(\.color)
+        #expect(colors[0] == colors[3] && colors[1] == colors[4] && colors[2] == colors[5], "\(colors)")
+        #expect(Set(colors).count == 3, "train, test and validation each have a colour: \(colors)")
+        #expect(parsed.texts.filter { $0 == "validation" }.count == 2, "a legend entry in each panel")
+        // Without validation values there is no third series, and no legend entry for it.
+        let plain = ParsedSVG(TrainingPlot.svg(realisticEpochs(20), title: "plain"))
+        #expect(!plain.texts.contains("validation"))
+        #expect(!Set(plain.polylineStrokes.map(\.color)).contains(colors[2]))
+    }
+
+    @Test("validation values missing from some epochs (before a resume) leave those points out")
+    func partialValidation() {
+        let parsed = ParsedSVG(TrainingPlot.svg(validatedEpochs(10, from: 4), title: "resumed"))
+        #expect(parsed.wellFormed)
+        #expect(parsed.polylineLengths == [10, 10, 7, 10, 10, 7])
+    }
+
+    @Test("comparison: a colour per run, its test curves solid and validation dashed, a legend line per run below the panels")
+    func comparison() {
+        let runs = [TrainingPlot.Run(label: "run-a: mnist", results: realisticEpochs(20)),
+                    TrainingPlot.Run(label: "run-b <&>", results: validatedEpochs(8)),
+                    TrainingPlot.Run(label: "run-c", results: realisticEpochs(1))]
+        let svg = TrainingPlot.comparison(runs, title: "3 runs")
+        let parsed = ParsedSVG(svg)
+        #expect(parsed.wellFormed)
+        #expect(parsed.rootElement == "svg")
+        // Per panel: run a's test line, run b's test and dashed validation lines; run c's single epoch is a marker.
+        #expect(parsed.polylineLengths == [20, 8, 8, 20, 8, 8])
+        #expect(parsed.polylineStrokes.map(\.dashed) == [false, false, true, false, false, true])
+        #expect(parsed.elementCounts["circle"] == 2)
+        let strokes = parsed.polylineStrokes.map(\.color)
+        #expect(strokes[0] != strokes[1] && strokes[1] == strokes[2] && strokes[0] == strokes[3], "\(strokes)")
+        for label in ["3 runs", "run-a: mnist", "run-b <&>", "run-c", "test loss", "test accuracy (%)", "test", "validation"] {
+            #expect(parsed.texts.contains(label), "missing text \(label)")
+        }
+        // The x axis covers the longest run: epochs 1...20 are labelled up to 20.
+        #expect(parsed.texts.contains("20"))
+        #expect(parsed.geometryNumbers.allSatisfy { Double($0)?.isFinite == true })
+        // Each legend line needs room: a taller chart for more runs.
+        let one = ParsedSVG(TrainingPlot.comparison(Array(runs.prefix(1)), title: "1 run"))
+        #expect((parsed.height ?? 0) - (one.height ?? 0) == 40)
+        #expect(!one.texts.contains("validation"), "no dashed key without validation curves")
+    }
+
+    @Test("comparison of runs with no epochs, or of none, is still a valid SVG")
+    func emptyComparison() {
+        for runs in [[], [TrainingPlot.Run(label: "empty", results: [])]] {
+            let parsed = ParsedSVG(TrainingPlot.comparison(runs, title: "nothing"))
+            #expect(parsed.wellFormed)
+            #expect(parsed.texts.contains("no finite values"))
+            #expect(parsed.geometryNumbers.allSatisfy { Double($0)?.isFinite == true })
+        }
     }
 }
