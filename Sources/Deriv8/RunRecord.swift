@@ -178,7 +178,9 @@ public final class RunRecord {
         func optional(_ x: Double?) -> String { x.map(format) ?? "" }
         return [String(r.epoch), format(r.trainLoss), format(r.trainAccuracy), format(r.testLoss),
                 format(r.testAccuracy), format(r.trainSeconds), format(r.evalSeconds),
-                optional(r.learningRate), optional(r.validationLoss), optional(r.validationAccuracy)].joined(separator: ",")
+                // A rate keeps its significant digits: a decayed one can be far below 1e-6.
+                r.learningRate.map { String(format: "%.9g", $0) } ?? "", optional(r.validationLoss),
+                optional(r.validationAccuracy)].joined(separator: ",")
     }
 
     public func append(_ r: EpochResult) throws {

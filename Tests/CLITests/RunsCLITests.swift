@@ -262,7 +262,7 @@ struct RunsCLITests {
         let name = try #require(run["run"] as? String)
         let lines = try String(contentsOfFile: "\(results)/\(name)/metrics.csv", encoding: .utf8).split(separator: "\n")
         #expect(lines.first == "epoch,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,eval_seconds,learning_rate,validation_loss,validation_accuracy")
-        #expect(lines.count == 3 && lines.dropFirst().allSatisfy { $0.hasSuffix(",0.100000,,") }, "\(lines)")
+        #expect(lines.count == 3 && lines.dropFirst().allSatisfy { $0.hasSuffix(",0.1,,") }, "\(lines)")
 
         let output = scratch.sub("real.svg")
         let plotted = try await deriv8(["runs", "--results", results, "--plot", name, "--output", output], scratch: scratch)

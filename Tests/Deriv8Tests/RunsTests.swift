@@ -46,9 +46,9 @@ struct MetricsCSVTests {
         let text = try String(contentsOf: record.folder.appendingPathComponent("metrics.csv"), encoding: .utf8)
         let lines = text.split(separator: "\n").map(String.init)
         #expect(lines[0] == "epoch,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,eval_seconds,learning_rate,validation_loss,validation_accuracy")
-        #expect(lines[1] == "1,1.000000,0.800000,0.500000,0.900000,2.000000,0.250000,0.100000,0.700000,0.810000")
+        #expect(lines[1] == "1,1.000000,0.800000,0.500000,0.900000,2.000000,0.250000,0.1,0.700000,0.810000")
         #expect(lines[2] == "2,0.500000,0.800000,0.250000,0.900000,2.000000,0.250000,,,")
-        #expect(lines[3].hasSuffix(",0.100000,nan,0.500000"))
+        #expect(lines[3].hasSuffix(",0.1,nan,0.500000"))
 
         let read = try RunRecord.readMetrics(at: record.folder.appendingPathComponent("metrics.csv"))
         #expect(read.map(\.epoch) == [1, 2, 3])
@@ -95,7 +95,7 @@ struct MetricsCSVTests {
         #expect(lines.count == 4)
         #expect(lines[0] == RunRecord.csvHeader)
         #expect(lines[1] == "1,0.900000,0.700000,0.800000,0.750000,3.000000,0.100000,,,")
-        #expect(lines[3].hasPrefix("3,") && lines[3].hasSuffix(",0.100000,0.300000,0.900000"))
+        #expect(lines[3].hasPrefix("3,") && lines[3].hasSuffix(",0.1,0.300000,0.900000"))
     }
 
     @Test("what is not a metrics.csv is a one-line error naming the file and the line", arguments: [
