@@ -111,13 +111,15 @@ public func sumOfSquares<T: KernelScalar>(_ x: UnsafePointer<T>, count: Int) -> 
 /// this faster than calling the C library's expf per element (the output layer has 10 columns,
 /// too few to vectorise row by row).
 public func softmaxRows(_ z: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+    // exp16's range is [cutoff, 0]: below it e^x is under the smallest normal float, and the
+    // last pass writes 0 there.
+    let cutoff: Float = -87
     for i in 0..<rows {
         let zi = z + i * cols, pi = p + i * cols
         var largest = -Float.infinity
         for j in 0..<cols where zi[j] > largest { largest = zi[j] }
-        // exp16's range is [-87, 0]; below, e^x is under the smallest normal float, and the last
-        // pass writes 0 there. NaN passes through.
-        for j in 0..<cols { pi[j] = zi[j] - largest < -87 ? -87 : zi[j] - largest }
+        // NaN passes through.
+        for j in 0..<cols { pi[j] = zi[j] - largest < cutoff ? cutoff : zi[j] - largest }
     }
     let count = rows * cols
     var i = 0
@@ -135,12 +137,12 @@ public func softmaxRows(_ z: UnsafePointer<Float>, _ p: UnsafeMutablePointer<Flo
         let zi = z + i * cols, pi = p + i * cols
         var sum: Float = 0
         for j in 0..<cols { sum += pi[j] }
-        // The row's largest logit again: keeping the first pass's in a scratch row made this
-        // kernel 2.5x slower (27 against 10 µs per 500x10 batch), more than ten compares cost.
+        // The row's largest logit again: cheaper than keeping the first pass's in a scratch row
+        // (docs/PERFORMANCE.md has the timing).
         var largest = -Float.infinity
         for j in 0..<cols where zi[j] > largest { largest = zi[j] }
         // 0 · (p / sum), not 0: a NaN sum (a NaN or +inf logit) still makes the whole row NaN.
-        for j in 0..<cols { pi[j] = (zi[j] - largest < -87 ? 0 : 1) * (pi[j] / sum) }
+        for j in 0..<cols { pi[j] = (zi[j] - largest < cutoff ? 0 : 1) * (pi[j] / sum) }
     }
 }
 

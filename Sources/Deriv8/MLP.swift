@@ -69,7 +69,7 @@ public final class MLP<B: Backend> {
     // MARK: Forward and backward
 
     /// How many numbers a batch's statistics take: see `forward`.
-    public var statsWidth: Int { 3 }
+    public var statsWidth: Int { BatchStatistics.width }
 
     /// The forward pass: a[l] = max(0, a[l-1]·w[l]ᵀ + b[l]) for the hidden layers (a[-1] is the
     /// batch), logits = a[last-1]·w[last]ᵀ + b[last] and probs = softmax(logits). Reads the batch
@@ -245,7 +245,7 @@ public final class Workspace<B: Backend> {
         biasGradients = try backend.makeTensorGroup(MLP<B>.biasShapes(sizes))
         dw = weightGradients.parts
         db = biasGradients.parts
-        stats = try backend.makeTensor(Shape(1, 3))
+        stats = try backend.makeTensor(Shape(1, BatchStatistics.width))
     }
 
     /// Makes the batch the examples at positions start..<start+batchSize of `order`: the first

@@ -309,23 +309,24 @@ public final class Trainer<B: Backend> {
         guard let restored = SeededGenerator(state: checkpoint.generatorState) else {
             throw CheckpointMismatch("the checkpoint's generator state is invalid")
         }
+        guard checkpoint.batch < batchesPerEpoch else {
+            throw CheckpointMismatch("the checkpoint stopped at batch \(checkpoint.batch), but an epoch here has \(batchesPerEpoch)")
+        }
         // Each group in one write (see Backend.upload(_:into group:)), its parts found by name.
         let saved = Dictionary(checkpoint.parameters + checkpoint.optimizerState, uniquingKeysWith: { first, _ in first })
-        for (names, group) in model.namedGroups + optimizer.namedStateGroups(model) {
-            let values = try names.map { name in
+        let uploads = try (model.namedGroups + optimizer.namedStateGroups(model)).map { names, group in
+            (group, try names.map { name in
                 guard let values = saved[name] else { throw CheckpointMismatch("the checkpoint has no tensor \(name)") }
                 return values.map { B.Element($0) }
-            }
-            try backend.upload(values, into: group)
+            })
         }
+        // Every check is done: only now does the trainer take the checkpoint's state, all of it.
+        for (group, values) in uploads { try backend.upload(values, into: group) }
         optimizer.step = checkpoint.optimizerStep
         generator = restored
         trainIndices = checkpoint.trainOrder
         trainOrder = try backend.makeIndexList(trainIndices)
         epochsDone = checkpoint.epoch
-        guard checkpoint.batch < batchesPerEpoch else {
-            throw CheckpointMismatch("the checkpoint stopped at batch \(checkpoint.batch), but an epoch here has \(batchesPerEpoch)")
-        }
         nextBatch = checkpoint.batch
     }
 

@@ -17,7 +17,7 @@ public protocol Backend: AnyObject {
 
     /// Short name: "cpu" or "opencl".
     var name: String { get }
-    /// What it runs on, for headers and logs: "cpu (2 threads, Float)", "opencl: NVIDIA H200 (OpenCL 3.0)".
+    /// What it runs on, for headers and logs: "cpu (16 cores, avx512, float)", "opencl: NVIDIA H200 (OpenCL 3.0)".
     var deviceDescription: String { get }
 
     // MARK: Memory
@@ -123,10 +123,17 @@ public protocol Backend: AnyObject {
                   correction1: Element, correction2: Element) throws
 }
 
+/// A batch's statistics as the forward pass leaves them, one row of `width` numbers per batch:
+/// [Σ_i -log p[i, label_i], correct predictions, Σ_l ‖w_l‖²] (see `Backend.layersAfterFirst`).
+public enum BatchStatistics {
+    public static let width = 3
+}
+
 /// The fused ops as compositions of the simple ones: the CPU backend's implementation, and the
 /// reference the OpenCL backend's fused kernels are checked against.
 extension Backend {
     public func linear(_ x: Tensor<Self>, _ w: Tensor<Self>, _ b: Tensor<Self>, relu: Bool, into y: Tensor<Self>) throws {
+        try ShapeChecks.linear(x.shape, w.shape, b.shape, y.shape)
         try matmul(x, transposeA: false, w, transposeB: true, into: y)   // y = x·wᵀ   [m, n]
         try add(y, b, into: y)                                           // y += b
         if relu { try self.relu(y, into: y) }                            // y = max(0, y)

@@ -71,6 +71,17 @@ enum ShapeChecks {
     }
 
     /// Checks y [m, n] = x [m, k] · wᵀ + b for w [n, k] and b [1, n].
+    /// Checks y [m, n] = x · wᵀ + b for the batch of m examples at `start`, with the bias b
+    /// [1, n] and the one-hot targets [m, classes] when given (the same rule as `linear`'s).
+    static func inputLinear<B>(_ examples: ExampleSet<B>, _ order: IndexList<B>, _ start: Int, _ w: Shape, _ b: Shape,
+                               _ y: Shape, targets: Shape?) throws(ShapeError) {
+        try inputProduct(examples, order, start, w, y)
+        try requireShape("inputLinear", "b", b, Shape(1, w.rows))
+        if let targets { try requireShape("inputLinear", "targets", targets, Shape(y.rows, examples.classes)) }
+    }
+
+    /// Checks y [m, n] = x · wᵀ + b: the bias is one row [1, n], on every backend (no other
+    /// broadcast, though `add` would take one).
     static func linear(_ x: Shape, _ w: Shape, _ b: Shape, _ y: Shape) throws(ShapeError) {
         try requireShape("linear", "w", w, Shape(w.rows, x.cols))
         try requireShape("linear", "b", b, Shape(1, w.rows))

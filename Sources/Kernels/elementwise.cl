@@ -24,8 +24,8 @@ __kernel void add_broadcast(const int rows, const int cols, const int mode_a, co
 }
 
 // add_row: c[i, :] = a[i, :] + b, the bias add (add_broadcast's case a full, b (1,cols)). One
-// item per row: per-element 2-D ids, or a modulo to find the column, kept PoCL at 27-29 µs for
-// a 500x32 add. c may alias a.
+// item per row, looping over the columns: a CPU device pays for a per-element 2-D id or a
+// modulo to find the column (docs/PERFORMANCE.md, "figures behind the code"). c may alias a.
 __kernel void add_row(const int rows, const int cols, __global const real* a, __global const real* b,
                       __global real* c) {
     const int i = get_global_id(0);

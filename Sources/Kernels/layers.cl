@@ -12,7 +12,7 @@
 // Bs, its input a[l-1] in A, its output a[l] in A (unused for the last layer: logits), dz[l]
 // in DZ, dz[l-1] in DZ. Row r of a tensor [m, n] at offset o starts at o + r·n.
 // Work-groups of ROW_WG items (the host's choice), one per row; items stride over a layer's
-// units, and a barrier separates the layers. row_stats [m, 3].
+// units, and a barrier separates the layers. row_stats [m, STATS_WIDTH].
 __kernel void layers_after_first(const int layers, const int m, const int has_dz, const real inverse_m,
                                  const int weight_count, __global const int* layout, __global const real* W, __global const real* Bs,
                                  __global real* A, __global real* logits, __global const real* y, __global real* p,
@@ -59,15 +59,15 @@ __kernel void layers_after_first(const int layers, const int m, const int has_dz
     if (lid == 0) {
         real loss = 0, hits = 0;
         add_row_stats(pr, yr, classes, &loss, &hits);
-        row_stats[3 * r] = loss;
-        row_stats[3 * r + 1] = hits;
+        row_stats[STATS_WIDTH * r] = loss;
+        row_stats[STATS_WIDTH * r + 1] = hits;
     }
     // This row's slice of the weights for Σ w²: every group a share, so no one group walks them all.
     const int slice = (weight_count + m - 1) / m;
     real square = 0;
     for (int i = r * slice + lid; i < min((r + 1) * slice, weight_count); i += ROW_WG) square += W[i] * W[i];
     square = group_sum(square, scratch, ROW_WG);
-    if (lid == 0) row_stats[3 * r + 2] = square;
+    if (lid == 0) row_stats[STATS_WIDTH * r + 2] = square;
     for (int l = has_dz ? layers - 1 : 0; l >= 1; --l) {
         __global const int* d = layout + 8 * l;
         const int n_in = d[0], n_out = d[1];
@@ -94,9 +94,9 @@ __kernel void row_stats_sum(const int m, const int at, const int has_norms, __gl
     const int lid = get_local_id(0);
     real loss = 0, hits = 0, square = 0;
     for (int i = lid; i < m; i += ROW_WG) {
-        loss += row_stats[3 * i];
-        hits += row_stats[3 * i + 1];
-        square += row_stats[3 * i + 2];
+        loss += row_stats[STATS_WIDTH * i];
+        hits += row_stats[STATS_WIDTH * i + 1];
+        square += row_stats[STATS_WIDTH * i + 2];
     }
     store_stats(loss, hits, scratch, stats, at, ROW_WG);
     square = group_sum(square, scratch, ROW_WG);

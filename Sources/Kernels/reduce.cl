@@ -50,8 +50,8 @@ __kernel void row_sums(const int rows, const int cols, __global const real* x, _
 
 // sum_of_squares: out[index] = Σ x²   x [n]; other elements of out untouched.
 // One work-group of REDUCE_WG items (a power of two) with a fixed-order tree reduction. Each
-// item takes every REDUCE_WG-th run of 16 elements as one vector (a CPU device ran the
-// element-wise loop scalar: PoCL, 37 µs for the 26,000 weights), then the ragged end.
+// item takes every REDUCE_WG-th run of 16 elements as one vector, because a CPU device runs an
+// element-wise loop scalar (docs/PERFORMANCE.md, "figures behind the code"), then the ragged end.
 __kernel void sum_of_squares(const int n, const int index, __global const real* x, __global real* out) {
     __local real partial[REDUCE_WG];
     const int lid = get_local_id(0);

@@ -81,8 +81,9 @@ inline void softmax_xent_small_row(__global const real* zi, __global const real*
                                    __global real* dzi, const int cols, const real inverse_m,
                                    real* loss, real* hits) {
     // Loops of constant length with the row's length as a guard, so that the compiler unrolls
-    // them and keeps the arrays in registers; the exponentials as one 16-wide vector exp (a CPU
-    // device's scalar exp per element was most of the kernel: PoCL, 102 µs a 500 x 10 batch).
+    // them and keeps the arrays in registers; the exponentials as one 16-wide vector exp, since
+    // a CPU device runs a scalar exp per element far slower (docs/PERFORMANCE.md, "figures
+    // behind the code").
     // Lanes past the row hold -infinity, whose exponential is 0.
     real zr[SMALL_ROW], yr[SMALL_ROW];
     #pragma unroll

@@ -8,14 +8,13 @@ import Darwin
 
 /// Worker threads for the CPU kernels' parallel loops: one per core besides the caller's.
 ///
-/// Why not `DispatchQueue.concurrentPerform`: a training step has a few parallel loops of 50 to
-/// 200 µs each, and Dispatch's idle workers sleep, so on the 2-core machine we measure on, a
-/// woken worker joined a 50 µs loop too late to take any of it (measured: two tasks of 24 µs
-/// took 50-80 µs, the same as running both on the caller). These workers spin on an atomic
-/// for a short while after each loop (the next one usually follows within that time), then
-/// sleep on a condition variable. OpenMP runtimes and BLAS libraries do the same. Spinners
-/// yield the core every few dozen pauses: when the scheduler had put the worker on the
-/// caller's core, epochs ran at 0.075 s instead of 0.046 s until it moved it.
+/// Why not `DispatchQueue.concurrentPerform`: a training step has a few parallel loops of tens
+/// to hundreds of microseconds each, and Dispatch's idle workers sleep, so a woken worker
+/// joins a short loop too late to take any of it. These workers spin on an atomic for a short
+/// while after each loop (the next one usually follows within that time), then sleep on a
+/// condition variable, as OpenMP runtimes and BLAS libraries do. Spinners yield the core every
+/// few dozen pauses, so that a worker the scheduler put on the caller's core does not hold it.
+/// The measurements behind this are in docs/PERFORMANCE.md, "figures behind the code".
 ///
 /// `run` hands out task indices; tasks must be independent. Results do not depend on which
 /// thread ran which task, so they are the same on any core count.

@@ -251,6 +251,16 @@ extension OpenCLTests {
         expectClose(try be.download(fromBytes).map(Double.init), try be.download(fromFloats).map(Double.init),
                     atol: 1e-5, rtol: 1e-5, "\(be.deviceDescription): inputLinear against linear")
         #expect(try be.download(bytesTargets) == be.download(targets), "the one-hot targets differ")
+        // One bias rule on every backend: a row [1, n], not a broadcast scalar or column.
+        for bias in [Shape(1, 1), Shape(m, 1)] {
+            let wrong = try tensor(bias)
+            #expect(throws: ShapeError.self, "\(be.deviceDescription): linear with bias \(bias)") {
+                try be.linear(x, w, wrong, relu: true, into: fromFloats)
+            }
+            #expect(throws: ShapeError.self, "\(be.deviceDescription): inputLinear with bias \(bias)") {
+                try be.inputLinear(examples, order: orderList, start: start, w, wrong, relu: true, into: fromBytes, targets: nil)
+            }
+        }
 
         let dwBytes = try be.makeTensor(Shape(n, features)), dbBytes = try be.makeTensor(Shape(1, n))
         let dwFloats = try be.makeTensor(Shape(n, features)), dbFloats = try be.makeTensor(Shape(1, n))

@@ -227,7 +227,7 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
     public func inputLinear(_ examples: ExampleSet<CPUBackend<T>>, order: IndexList<CPUBackend<T>>, start: Int,
                             _ w: Tensor<CPUBackend<T>>, _ b: Tensor<CPUBackend<T>>, relu: Bool,
                             into y: Tensor<CPUBackend<T>>, targets: Tensor<CPUBackend<T>>?) throws {
-        try ShapeChecks.inputProduct(examples, order, start, w.shape, y.shape)
+        try ShapeChecks.inputLinear(examples, order, start, w.shape, b.shape, y.shape, targets: targets?.shape)
         if let targets { try gatherBatch(examples, order: order, start: start, x: nil, y: targets) }
         try inputProduct(examples, order: order, start: start, w, into: y)   // y = x·wᵀ   [m, n]
         try add(y, b, into: y)                                               // y += b

@@ -179,6 +179,6 @@ func kernelPrelude<T: TensorElement>(for type: T.Type, sizes: KernelSizes) -> St
     lines.append("typedef \(name) real;")
     for width in [2, 4, 8, 16] { lines.append("typedef \(name)\(width) real\(width);") }
     lines.append("#define REAL_MIN \(T.self == Double.self ? "DBL_MIN" : "FLT_MIN")")
-    lines += sizes.defines + Epilogue.defines + Broadcast.defines
+    lines += sizes.defines + Epilogue.defines + Broadcast.defines + ["#define STATS_WIDTH \(BatchStatistics.width)"]
     return lines.joined(separator: "\n") + "\n"
 }

@@ -298,9 +298,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     public func inputLinear(_ examples: ExampleSet<OpenCLBackend<T>>, order: IndexList<OpenCLBackend<T>>, start: Int,
                             _ w: Tensor<OpenCLBackend<T>>, _ b: Tensor<OpenCLBackend<T>>, relu: Bool,
                             into y: Tensor<OpenCLBackend<T>>, targets: Tensor<OpenCLBackend<T>>?) throws {
-        try ShapeChecks.inputProduct(examples, order, start, w.shape, y.shape)
-        try requireShape("inputLinear", "b", b.shape, Shape(1, w.rows))
-        if let targets { try requireShape("inputLinear", "targets", targets.shape, Shape(y.rows, examples.classes)) }
+        try ShapeChecks.inputLinear(examples, order, start, w.shape, b.shape, y.shape, targets: targets?.shape)
         let m = y.rows, n = w.rows
         let epilogue: Epilogue = relu ? [.bias, .relu] : .bias
         let targetArguments: [Argument] = [
@@ -522,9 +520,9 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         try ShapeChecks.layersAfterFirst(weights.parts, biases.parts, activations.parts, logits.shape, y.shape, p.shape,
                                          dz?.parts, stats.shape, at: index, weightNorms: weightNorms)
         // The one-launch kernel gives each row of the batch a work-group that reads every
-        // layer's whole weights, which pays for narrow layers only (at most 128 x 128 weights
-        // each); PoCL ran it at 1.8 ms a batch, against about 0.3 ms for the separate ops: CPU
-        // devices take those.
+        // layer's whole weights: that pays on a GPU for narrow layers only (at most 128 x 128
+        // weights each), and never on a CPU device, whose few cores then each read all the
+        // weights once per row (docs/PERFORMANCE.md, "figures behind the code").
         guard family == .gpu, weights.parts.allSatisfy({ $0.rows <= 128 && $0.cols <= 128 }) else {
             return try layersAfterFirstByOps(weights: weights, biases: biases, activations: activations, logits: logits,
                                              targets: y, probabilities: p, gradients: dz, stats: stats, at: index,
@@ -540,7 +538,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
                       dz?.offsets[l] ?? 0, l > 0 ? dz?.offsets[l - 1] ?? 0 : 0].map { Int32($0) }
         }
         let layout = try layerTable(table)
-        let rowStats = try scratchBuffer(&rowStatsScratch, bytes: 3 * m * MemoryLayout<T>.stride)
+        let rowStats = try scratchBuffer(&rowStatsScratch, bytes: BatchStatistics.width * m * MemoryLayout<T>.stride)
         try launch(.layersAfterFirst, global: [m * sizes.rowGroup], [
             .int(layers), .int(m), .int(dz == nil ? 0 : 1), .real(1 / T(m)),
             .int(weightNorms ? weights.whole.count : 0), .buffer(layout),
