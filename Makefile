@@ -80,7 +80,7 @@ check-checkpoint: build
 # .build-fuzz; the corpus grows in .build-fuzz/corpus/NAME; an input that crashes is saved in
 # .build-fuzz/crashes/ and fails the target. `make fuzz FUZZERS=PGM FUZZ_SECONDS=300` runs one longer.
 FUZZ_SECONDS ?= 20
-FUZZERS ?= IDX SafeTensors Checkpoint PGM
+FUZZERS ?= IDX SafeTensors Checkpoint PGM NPZ
 FUZZ_FLAGS ?=
 FUZZ_DIR := .build-fuzz
 FUZZ_OBJECTS_FROM := CPUKernels CPUKernelsAVX2 Kernels GPUTensor Deriv8
