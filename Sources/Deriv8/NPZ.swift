@@ -28,7 +28,7 @@ import CZlib
 ///   extra field: records of id (2 bytes), size (2 bytes), data. ZIP64's, id 0x0001, holds the
 ///     uncompressed size, compressed size and local header offset (8 bytes each) and the disk
 ///     (4), in that order, but only those whose own field is 0xFFFFFFFF (0xFFFF for the disk).
-///     NumPy writes one into every local header (`force_zip64=True`); only the directory's count.
+///     NumPy writes one into every local header (`force_zip64=True`); only the directory's are read.
 ///
 /// A .npy entry: the magic "\x93NUMPY", the version (two bytes: 1 0, 2 0 or 3 0), the header's
 /// length (2 bytes in version 1, 4 in 2 and 3), the header, then the elements in C order:
@@ -44,7 +44,7 @@ public enum NPZ {
     /// The largest file read: four arrays at the maximum, stored, and room for the rest.
     public static let maximumFileBytes = 9 << 30
 
-    static let arrayNames = ["x_train", "y_train", "x_test", "y_test"]
+    fileprivate static let arrayNames = ["x_train", "y_train", "x_test", "y_test"]
 
     /// The data set in the .npz file at `path`.
     public static func loadDataSet(_ path: String) throws(DataFileError) -> DataSet {
