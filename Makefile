@@ -88,10 +88,10 @@ check-own-data: build
 # .build-fuzz; the corpus grows in .build-fuzz/corpus/NAME; an input that crashes is saved in
 # .build-fuzz/crashes/ and fails the target. `make fuzz FUZZERS=PGM FUZZ_SECONDS=300` runs one longer.
 FUZZ_SECONDS ?= 20
-FUZZERS ?= IDX SafeTensors Checkpoint PGM
+FUZZERS ?= IDX SafeTensors Checkpoint PGM NPZ
 FUZZ_FLAGS ?=
 FUZZ_DIR := .build-fuzz
-FUZZ_OBJECTS_FROM := CPUKernels CPUKernelsAVX2 Kernels GPUTensor Deriv8
+FUZZ_OBJECTS_FROM := WorkerPool CPUKernels CPUKernelsAVX2 CPUKernelsAVX512 Kernels GPUTensor Deriv8
 
 fuzz:
 	$(SWIFT) build -c release --scratch-path $(FUZZ_DIR) --target Deriv8 -Xswiftc -sanitize=fuzzer,address
@@ -100,7 +100,7 @@ fuzz:
 	for f in $(FUZZERS); do \
 	  echo "fuzz: building $(FUZZ_DIR)/fuzz-$$f"; \
 	  $(SWIFTC) -O -swift-version 6 -sanitize=fuzzer,address -use-ld=lld -parse-as-library -module-name Fuzz$$f \
-	    Fuzz/Common.swift Fuzz/$$f.swift $$objects -I "$$bin/Modules" -I Sources/CZlib -I Sources/COpenCL -lz -lOpenCL \
+	    Fuzz/Common.swift Fuzz/$$f.swift $$objects -I "$$bin/Modules" -I Sources/CZlib -I Sources/COpenCL -I Sources/CPUHints -lz -lOpenCL \
 	    -o $(FUZZ_DIR)/fuzz-$$f; \
 	done
 	@failed=""; mkdir -p $(FUZZ_DIR)/crashes; for f in $(FUZZERS); do \

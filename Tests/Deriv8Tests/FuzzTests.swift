@@ -697,3 +697,163 @@ struct FuzzTests {
                                 "not a decimal number"])
     }
 }
+
+// MARK: - NPZ
+
+/// Edits of a .npz archive's arrays before the archive is written around them (with the right
+/// sizes and CRCs, so the zip layer lets them through): byte-level mutations of one .npy entry,
+/// or edits of its header as text (the dtype, a number in the shape, the order, a character),
+/// the header length fixed up; or one array swapped for another valid one (the checks across
+/// arrays: counts, kinds, shapes); now and then an entry dropped or the zip laid out differently.
+private enum NPYMutator {
+    static let descrs = ["'|u1'", "'<f4'", "'<f8'", "'>f4'", "'|O'", "'<i8'", "'<i4'", "'|i1'", "'<u8'", "'<c8'", "'|b1'",
+                         "'=u1'", "'<u2'", "'|f4'", "''", "'<'", "[('a', '|u1')]", "1", "None", "'u1'"]
+    static let numbers = ["0", "1", "-1", "2", "3", "4", "6", "12", "255", "256", "65536", "2147483648",
+                          "9223372036854775807", "99999999999999999999", "-9223372036854775808", "3,", "(3,)", "()", "[3]"]
+    static let names = ["x_train", "y_train", "x_test", "y_test"]
+
+    /// The seed's arrays (.npy files, in the order of `names`) mutated and zipped.
+    static func mutate(_ arrays: [[UInt8]], deflate: Bool, _ random: inout FuzzRandom) -> [UInt8] {
+        var arrays = arrays
+        let k = random.below(arrays.count)
+        if random.oneIn(4) {
+            arrays[k] = random.pick(Seeds.npzBytes + Seeds.npzFloats + Seeds.npzSpares)
+        } else {
+            for _ in 0...random.below(2) {
+                arrays[k] = random.oneIn(2) ? ByteMutator.mutate(arrays[k], pool: arrays, &random) : editHeader(arrays[k], &random)
+            }
+        }
+        var entries = zip(names, arrays).map { TestEntry($0 + ".npy", $1, deflate: deflate) }
+        if random.oneIn(16) { entries.remove(at: random.below(entries.count)) }
+        if random.oneIn(16) { entries.append(random.pick(entries)) }
+        let layouts = [ZipLayout(), ZipLayout(zip64Directory: true), ZipLayout(zip64End: true), ZipLayout(dataDescriptors: true)]
+        return zipArchive(entries, random.oneIn(4) ? random.pick(layouts) : layouts[0])
+    }
+
+    /// A version 1.0 .npy with one edit of its header text; anything else is left as it is.
+    private static func editHeader(_ array: [UInt8], _ random: inout FuzzRandom) -> [UInt8] {
+        guard array.count >= 10, array[6] == 1 else { return array }
+        let length = Int(array[8]) | Int(array[9]) << 8
+        guard 10 + length <= array.count else { return array }
+        var text = String(decoding: array[10..<(10 + length)], as: UTF8.self)
+        let data = Array(array[(10 + length)...])
+        /// The value of `key` (a string or a name, without commas) replaced.
+        func replaceValue(after key: String, with value: String) {
+            guard let keyRange = text.range(of: key + ": ") else { return }
+            let valueEnd = text[keyRange.upperBound...].range(of: ",")?.lowerBound ?? text.endIndex
+            text.replaceSubrange(keyRange.upperBound..<valueEnd, with: value)
+        }
+        switch random.below(5) {
+        case 0: replaceValue(after: "'descr'", with: random.pick(descrs))
+        case 1:  // a number in the shape
+            let bytes = Array(text.utf8)
+            let runs = HeaderMutator.numberRuns(bytes).filter { $0.lowerBound > (bytes.firstIndex(of: UInt8(ascii: "(")) ?? bytes.count) }
+            guard !runs.isEmpty else { return array }
+            let run = random.pick(runs)
+            text = String(decoding: bytes[..<run.lowerBound] + Array(random.pick(numbers).utf8) + bytes[run.upperBound...], as: UTF8.self)
+        case 2: replaceValue(after: "'fortran_order'", with: random.pick(["True", "False", "0", "'False'", "None"]))
+        case 3:  // a character removed (a quote, a brace, a comma, a colon...)
+            guard !text.isEmpty else { return array }
+            text.remove(at: text.index(text.startIndex, offsetBy: random.below(text.count)))
+        default:  // a whole field removed
+            for key in [random.pick(["'descr': ", "'fortran_order': ", "'shape': "])] {
+                guard let start = text.range(of: key)?.lowerBound, let end = text[start...].range(of: ", '")?.lowerBound
+                    ?? text[start...].range(of: ", }")?.lowerBound else { continue }
+                text.removeSubrange(start..<text.index(end, offsetBy: 2))
+            }
+        }
+        return npy("", [], data, header: text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+}
+
+private extension Seeds {
+    /// The arrays of the two NPZ seeds: byte images [3, 2, 2] with int64 labels, and float32
+    /// features [2, 3] with int32 labels (the second mutated into NaNs and huge values easily).
+    static let npzBytes: [[UInt8]] = [
+        npy("|u1", [3, 2, 2], (0..<12).map { UInt8($0 * 20) }), npy("<i8", [3], littleEndian([2, 0, 1] as [Int64])),
+        npy("|u1", [1, 2, 2], [9, 8, 7, 6]), npy("<i8", [1], littleEndian([1] as [Int64])),
+    ]
+    static let npzFloats: [[UInt8]] = [
+        npy("<f4", [2, 3], littleEndian([0.5, -1, 2, 3e38, 0, 1] as [Float])), npy("<i4", [2], littleEndian([1, 0] as [Int32])),
+        npy("<f4", [1, 3], littleEndian([1, 2, 3] as [Float])), npy("<i4", [1], littleEndian([1] as [Int32])),
+    ]
+
+    /// Arrays that fit neither seed: a byte example of another shape, float64 with a NaN,
+    /// labels out of range.
+    static let npzSpares: [[UInt8]] = [
+        npy("|u1", [1, 4], Array(0..<4)), npy("<f8", [1, 3], littleEndian([1, .nan, 2] as [Double])),
+        npy("<i8", [3], littleEndian([0, 300, 1] as [Int64])), npy("<i2", [1], littleEndian([-5] as [Int16])),
+    ]
+
+    static func npz(_ arrays: [[UInt8]], deflate: Bool, _ layout: ZipLayout = ZipLayout()) -> [UInt8] {
+        zipArchive(zip(NPYMutator.names, arrays).map { TestEntry($0 + ".npy", $1, deflate: deflate) }, layout)
+    }
+}
+
+private extension Check {
+    static func npz(_ bytes: [UInt8], path: String, into outcome: inout Outcome) {
+        do throws(DataFileError) {
+            let data = try NPZ.decodeDataSet(bytes, path: path)
+            let features = data.exampleShape.reduce(1, *)
+            let consistent = (1...2).contains(data.exampleShape.count) && data.exampleShape.allSatisfy { $0 > 0 }
+                && data.features == features && (2...256).contains(data.classes)
+                && [data.train, data.test].allSatisfy { set in
+                    set.count > 0 && set.features == features && set.inputs.count == set.count * features
+                        && set.labels.allSatisfy { Int($0) < data.classes } && set.inputs.asFloats.allSatisfy(\.isFinite)
+                }
+                && (data.train.inputs.asFloats.count, data.test.inputs.asFloats.count) == (data.train.inputs.count, data.test.inputs.count)
+            outcome.accept(consistent, bytes, "data set \(data.exampleShape), \(data.classes) classes")
+        } catch {
+            outcome.reject(error, path: path, bytes)
+        }
+    }
+}
+
+extension FuzzTests {
+    @Test("the NPZ seeds are valid data sets, stored and deflated")
+    func npzSeedsAreValid() {
+        for arrays in [Seeds.npzBytes, Seeds.npzFloats] {
+            for deflate in [false, true] {
+                #expect(throws: Never.self) { try NPZ.decodeDataSet(Seeds.npz(arrays, deflate: deflate), path: "seed") }
+            }
+        }
+    }
+
+    @Test("10,000 mutated stored .npz files (zip bytes, .npy bytes and headers) each load or throw DataFileError")
+    func npzStored() {
+        fuzzNPZ(deflate: false, seed: 0xF022_2B20_0000_0000)
+    }
+
+    @Test("10,000 mutated deflated .npz files (zip and deflate bytes, .npy bytes and headers) each load or throw DataFileError")
+    func npzDeflated() {
+        fuzzNPZ(deflate: true, seed: 0xF022_2B28_0000_0000)
+    }
+
+    /// 4,000 byte-level mutations of the whole archives (the zip structure, ZIP64's fields, the
+    /// deflate streams; CRCs catch most changes to the data) and 6,000 archives written around mutated
+    /// arrays (the .npy parser and the checks of a data set), with seeds seed + 1 and + 2.
+    private func fuzzNPZ(deflate: Bool, seed: UInt64) {
+        let arrays = [Seeds.npzBytes, Seeds.npzFloats]
+        let kind = deflate ? "deflated" : "stored"
+        let zip64 = ZipLayout(zip64Directory: true, zip64End: true, dataDescriptors: true)
+        let seeds = arrays.flatMap { [Seeds.npz($0, deflate: deflate), Seeds.npz($0, deflate: deflate, zip64)] }
+        let archives = fuzz(seeds: seeds, count: 4_000, seed: seed + 1) { input, outcome in
+            Check.npz(input, path: "npz", into: &outcome)
+        }
+        var random = FuzzRandom(seed: seed + 2)
+        var npy = Outcome()
+        for i in 0..<6_000 {
+            Check.npz(NPYMutator.mutate(arrays[i % arrays.count], deflate: deflate, &random), path: "npz", into: &npy)
+        }
+        expectSound(archives, count: 4_000, "NPZ \(kind), archive bytes")
+        expectSound(npy, count: 6_000, "NPZ \(kind), arrays")
+        expectSound(archives + npy, count: Self.inputs, "NPZ \(kind)")
+        expectReached(archives, ["not a zip archive", "fails its CRC-32 check", "central directory entry", "does not fit in the file",
+                                 "has no local header", "names another entry", "is truncated", "array (no ", "ZIP64"]
+                      + (deflate ? ["corrupt deflate data", "inflates to"] : ["is stored, but"]))
+        expectReached(npy, ["has no", "is not a .npy array", "not a Python dictionary", "unsupported dtype", "is big-endian",
+                            "Python objects", "Fortran order", "bytes of data", "has shape", "examples, but", "labels must be in 0...255",
+                            "is NaN", "must be bytes (uint8) or both floats", "a dimension of size 0", "examples have shape",
+                            "has two"])
+    }
+}
