@@ -68,7 +68,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "GPUTensorTests", dependencies: ["GPUTensor", "WorkerPool"]),
-        .testTarget(name: "Deriv8Tests", dependencies: ["Deriv8", "GPUTensor", "CZlib"]),
+        // Fixtures/ holds data files the tests read by path (NumPy-written .npz files).
+        .testTarget(name: "Deriv8Tests", dependencies: ["Deriv8", "GPUTensor", "CZlib"], exclude: ["Fixtures"]),
         .testTarget(name: "OpenCLTests", dependencies: ["Deriv8", "GPUTensor"]),
         // Runs the built deriv8-gpu binary (depending on it makes `swift test` build it).
         .testTarget(name: "CLITests", dependencies: ["deriv8-gpu"]),
