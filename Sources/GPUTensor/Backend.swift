@@ -108,8 +108,6 @@ public protocol Backend: AnyObject {
     func sumOfSquares(_ x: Tensor<Self>, into out: Tensor<Self>, at index: Int) throws
     /// s[0, j] = Σ_i x[i, j].   x [m, n] -> s [1, n]
     func columnSums(_ x: Tensor<Self>, into s: Tensor<Self>) throws
-    /// s[i, 0] = Σ_j x[i, j].   x [m, n] -> s [m, 1]
-    func rowSums(_ x: Tensor<Self>, into s: Tensor<Self>) throws
     /// y += alpha · x, the parameter update's building block (plain SGD).   x, y same shape
     func scaledAdd(_ alpha: Element, _ x: Tensor<Self>, into y: Tensor<Self>) throws
     /// Momentum SGD: v = momentum · v + g, then w -= learningRate · v.   w, g, v same shape

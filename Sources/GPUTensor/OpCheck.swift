@@ -57,7 +57,7 @@ public struct OpCheck {
         case gatherBatch, gatherRows, inputLinear, inputLinearGradient, linear, linearGradient, backpropagate, softmaxCrossEntropy
         case layersAfterFirst
         case matmul, add, relu, reluBackward, softmaxRows, softmaxCrossEntropyBackward
-        case crossEntropyStats, sumOfSquares, columnSums, rowSums, scaledAdd, momentumStep, adamStep
+        case crossEntropyStats, sumOfSquares, columnSums, scaledAdd, momentumStep, adamStep
     }
 
     public struct Row: Sendable {
@@ -172,7 +172,6 @@ public struct OpCheck {
             cases.append(Case(.reluBackward, [shape, shape]))
             cases.append(Case(.sumOfSquares, [shape]))
             cases.append(Case(.columnSums, [shape]))
-            cases.append(Case(.rowSums, [shape]))
             cases.append(Case(.scaledAdd, [shape, shape]))
             cases.append(Case(.momentumStep, [shape, shape, shape]))
             cases.append(Case(.adamStep, [shape, shape, shape, shape]))
@@ -314,7 +313,6 @@ public struct OpCheck {
         case .add: return Shape(max(s[0].rows, s[1].rows), max(s[0].cols, s[1].cols))
         case .sumOfSquares: return Shape(1, 3)
         case .columnSums: return Shape(1, s[0].cols)
-        case .rowSums: return Shape(s[0].rows, 1)
         default: return s[0]
         }
     }
@@ -376,7 +374,6 @@ public struct OpCheck {
         case .crossEntropyStats: try be.crossEntropyStats(tensors[0], tensors[1], into: out, at: 1)
         case .sumOfSquares: try be.sumOfSquares(tensors[0], into: out, at: 1)
         case .columnSums: try be.columnSums(tensors[0], into: out)
-        case .rowSums: try be.rowSums(tensors[0], into: out)
         case .scaledAdd:
             try be.upload(inputs.tensors[1].map { X.Element($0) }, into: out)
             try be.scaledAdd(X.Element(inputs.alpha), tensors[0], into: out)
@@ -437,7 +434,7 @@ public struct OpCheck {
         case .layersAfterFirst: return c.shapes.map(\.cols).max()! + 1
         case .sumOfSquares: return c.shapes[0].count
         case .columnSums: return c.shapes[0].rows
-        case .rowSums, .softmaxRows, .softmaxCrossEntropy: return c.shapes[0].cols
+        case .softmaxRows, .softmaxCrossEntropy: return c.shapes[0].cols
         case .crossEntropyStats: return c.shapes[0].rows * 10
         default: return 1
         }

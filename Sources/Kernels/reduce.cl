@@ -39,15 +39,6 @@ __kernel void column_sums(const int rows, const int cols, __global const real* x
     s[j] = sum;
 }
 
-// row_sums: s[i, 0] = Σ_j x[i, j]   x [rows, cols] -> s [rows, 1]. One item per row.
-__kernel void row_sums(const int rows, const int cols, __global const real* x, __global real* s) {
-    const int i = get_global_id(0);
-    if (i >= rows) return;
-    real sum = 0;
-    for (int j = 0; j < cols; ++j) sum += x[(size_t)i * cols + j];
-    s[i] = sum;
-}
-
 // sum_of_squares: out[index] = Σ x²   x [n]; other elements of out untouched.
 // One work-group of REDUCE_WG items (a power of two) with a fixed-order tree reduction. Each
 // item takes every REDUCE_WG-th run of 16 elements as one vector, because a CPU device runs an

@@ -151,11 +151,9 @@ struct CPUBackendTests {
     @Test("reductions and updates on hand-computed values")
     func reductions() throws {
         let x = try tensor(Shape(2, 3), [1, -2, 3, -4, 5, -6])
-        let cols = try be.makeTensor(Shape(1, 3)), rows = try be.makeTensor(Shape(2, 1))
+        let cols = try be.makeTensor(Shape(1, 3))
         try be.columnSums(x, into: cols)
-        try be.rowSums(x, into: rows)
         #expect(try read(cols) == [-3, 3, -3])
-        #expect(try read(rows) == [2, -5])
         let out = try be.makeTensor(Shape(1, 2))
         try be.sumOfSquares(x, into: out, at: 1)
         #expect(try read(out) == [0, 91])

@@ -455,18 +455,6 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
     }
 
     @_specialize(where T == Float)
-    public func rowSums(_ x: Tensor<CPUBackend<T>>, into s: Tensor<CPUBackend<T>>) throws {
-        let started = profileStart(); defer { profileEnd("rowSums", started) }
-        try requireShape("rowSums", "output", s.shape, Shape(x.rows, 1))
-        let px = x.storage.pointer, cols = x.cols
-        for i in 0..<x.rows {
-            var sum: T = 0
-            for j in 0..<cols { sum += px[i * cols + j] }
-            s.storage.pointer[i] = sum
-        }
-    }
-
-    @_specialize(where T == Float)
     public func scaledAdd(_ alpha: T, _ x: Tensor<CPUBackend<T>>, into y: Tensor<CPUBackend<T>>) throws {
         let started = profileStart(); defer { profileEnd("scaledAdd", started) }
         try ShapeChecks.same("scaledAdd", [("x", x.shape), ("y", y.shape)])

@@ -46,7 +46,6 @@ enum KernelName: String, CaseIterable {
     case layersAfterFirst = "layers_after_first"
     case rowStatsSum = "row_stats_sum"
     case columnSums = "column_sums"
-    case rowSums = "row_sums"
     case sumOfSquares = "sum_of_squares"
     case momentumStep = "momentum_step"
     case adamStep = "adam_step"

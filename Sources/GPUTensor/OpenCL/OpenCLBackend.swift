@@ -590,11 +590,6 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
         try launch1D(.columnSums, x.cols, [.int(x.rows), .int(x.cols), .buffer(x.storage), .buffer(s.storage)])
     }
 
-    public func rowSums(_ x: Tensor<OpenCLBackend<T>>, into s: Tensor<OpenCLBackend<T>>) throws {
-        try requireShape("rowSums", "output", s.shape, Shape(x.rows, 1))
-        try launch1D(.rowSums, x.rows, [.int(x.rows), .int(x.cols), .buffer(x.storage), .buffer(s.storage)])
-    }
-
     public func scaledAdd(_ alpha: T, _ x: Tensor<OpenCLBackend<T>>, into y: Tensor<OpenCLBackend<T>>) throws {
         try ShapeChecks.same("scaledAdd", [("x", x.shape), ("y", y.shape)])
         try launch1D(.scaledAdd, x.count, [.int(x.count), .real(alpha), .buffer(x.storage), .buffer(y.storage)])
