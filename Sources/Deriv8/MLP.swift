@@ -83,16 +83,17 @@ public final class MLP<B: Backend> {
         let be = backend
         let last = layerCount - 1
         let first = last == 0 ? ws.logits : ws.a[0]                                  // [m, n(1)]
+        let f: Activation = last == 0 ? .identity : .relu                            // the first layer's
         switch ws.input {
         case .examples(let set, let order, let start):
-            try be.inputLinear(set, order: order, start: start, w[0], b[0], relu: last > 0, into: first,
-                               targets: ws.y)                                        // x·wᵀ + b (ReLU'd), x from the bytes; y
+            try be.inputLinear(set, order: order, start: start, w[0], b[0], activation: f, into: first,
+                               targets: ws.y)                                        // f(x·wᵀ + b), x from the bytes; y
         case .rows(let inputs, let targets, let order, let start):
             try be.gatherRows(inputs, order: order, start: start, into: ws.x)        // x = the batch's rows
             try be.gatherRows(targets, order: order, start: start, into: ws.y)       // y = their one-hot labels
-            try be.linear(ws.x, w[0], b[0], relu: last > 0, into: first)             // x·wᵀ + b (ReLU'd)
+            try be.linear(ws.x, w[0], b[0], activation: f, into: first)              // f(x·wᵀ + b)
         case .tensor:
-            try be.linear(ws.x, w[0], b[0], relu: last > 0, into: first)             // x·wᵀ + b (ReLU'd)
+            try be.linear(ws.x, w[0], b[0], activation: f, into: first)              // f(x·wᵀ + b)
         }
         let stats = table ?? ws.stats, at = row * statsWidth
         if last == 0 {

@@ -47,27 +47,28 @@ public protocol Backend: AnyObject {
     /// kept as a tensor (float inputs, or their one-hot targets).   table [count, n], rows [m, n]
     func gatherRows(_ table: Tensor<Self>, order: IndexList<Self>, start: Int, into rows: Tensor<Self>) throws
     /// The first layer read straight from the example bytes, so the batch's inputs are never
-    /// written out as floats: y = x · wᵀ + b, then max(0, ·) when `relu`, where
+    /// written out as floats: y = f(x · wᵀ + b), f the `activation`, where
     /// x[r, :] = pixels[order[start + r], :] / 255; and when `targets` is given, the batch's
     /// one-hot labels into it, as `gatherBatch` writes them (in the same pass: no launch of its own).
     /// w [n, features], b [1, n], y [m, n], targets [m, classes]
     func inputLinear(_ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int, _ w: Tensor<Self>,
-                     _ b: Tensor<Self>, relu: Bool, into y: Tensor<Self>, targets: Tensor<Self>?) throws
+                     _ b: Tensor<Self>, activation: Activation, into y: Tensor<Self>, targets: Tensor<Self>?) throws
     /// The first layer's parameter gradients from the example bytes, x as in `inputLinear`:
     /// dw = dzᵀ · x + decay · w (decay = λ/m: the L2 term) and db = Σ_rows dz.
     /// dz [m, n], w and dw [n, features], db [1, n]
     func inputLinearGradient(_ dz: Tensor<Self>, _ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int,
                              _ w: Tensor<Self>, decay: Element, weightGradient dw: Tensor<Self>,
                              biasGradient db: Tensor<Self>) throws
-    /// A layer: y = x · wᵀ + b, then max(0, ·) when `relu`.   x [m, k], w [n, k], b [1, n], y [m, n]
-    func linear(_ x: Tensor<Self>, _ w: Tensor<Self>, _ b: Tensor<Self>, relu: Bool, into y: Tensor<Self>) throws
+    /// A layer: y = f(x · wᵀ + b), f the `activation`.   x [m, k], w [n, k], b [1, n], y [m, n]
+    func linear(_ x: Tensor<Self>, _ w: Tensor<Self>, _ b: Tensor<Self>, activation: Activation, into y: Tensor<Self>) throws
     /// A layer's parameter gradients: dw = dzᵀ · x + decay · w and db = Σ_rows dz.
     /// dz [m, n], x [m, k], w and dw [n, k], db [1, n]
     func linearGradient(_ dz: Tensor<Self>, _ x: Tensor<Self>, _ w: Tensor<Self>, decay: Element,
                         weightGradient dw: Tensor<Self>, biasGradient db: Tensor<Self>) throws
-    /// The gradient one layer down through a ReLU layer whose output was a:
-    /// dx = (dz · w) ⊙ 1[a > 0].   dz [m, n], w [n, k], a and dx [m, k]
-    func backpropagate(_ dz: Tensor<Self>, _ w: Tensor<Self>, reluOutput a: Tensor<Self>, into dx: Tensor<Self>) throws
+    /// The gradient one layer down, through the activation f of the layer below, whose output
+    /// was a: dx = (dz · w) ⊙ f'(a) (for ReLU, 1[a > 0]).   dz [m, n], w [n, k], a and dx [m, k]
+    func backpropagate(_ dz: Tensor<Self>, _ w: Tensor<Self>, activation: Activation, output a: Tensor<Self>,
+                       into dx: Tensor<Self>) throws
     /// The output layer's tail: p = softmax(z) row by row, the cross-entropy stats of p against y
     /// at stats[index] and stats[index + 1] (as `crossEntropyStats`), and, when dz is given, the
     /// loss gradient dz = (p - y) / m (as `softmaxCrossEntropyBackward`).   z, y, p, dz [m, c]
@@ -121,6 +122,14 @@ public protocol Backend: AnyObject {
                   correction1: Element, correction2: Element) throws
 }
 
+/// A layer's activation function f, applied after its affine part: y = f(x · wᵀ + b).
+public enum Activation: String, CaseIterable, Sendable {
+    /// f(z) = z: the output layer, whose logits go to softmax.
+    case identity
+    /// f(z) = max(0, z), whose derivative, from the output a, is 1[a > 0].
+    case relu
+}
+
 /// A batch's statistics as the forward pass leaves them, one row of `width` numbers per batch:
 /// [Σ_i -log p[i, label_i], correct predictions, Σ_l ‖w_l‖²] (see `Backend.layersAfterFirst`).
 public enum BatchStatistics {
@@ -130,11 +139,20 @@ public enum BatchStatistics {
 /// The fused ops as compositions of the simple ones: the CPU backend's implementation, and the
 /// reference the OpenCL backend's fused kernels are checked against.
 extension Backend {
-    public func linear(_ x: Tensor<Self>, _ w: Tensor<Self>, _ b: Tensor<Self>, relu: Bool, into y: Tensor<Self>) throws {
+    public func linear(_ x: Tensor<Self>, _ w: Tensor<Self>, _ b: Tensor<Self>, activation: Activation,
+                       into y: Tensor<Self>) throws {
         try ShapeChecks.linear(x.shape, w.shape, b.shape, y.shape)
         try matmul(x, transposeA: false, w, transposeB: true, into: y)   // y = x·wᵀ   [m, n]
         try add(y, b, into: y)                                           // y += b
-        if relu { try self.relu(y, into: y) }                            // y = max(0, y)
+        try activate(activation, y)                                      // y = f(y)
+    }
+
+    /// y = f(y) in place, f the activation.
+    public func activate(_ activation: Activation, _ y: Tensor<Self>) throws {
+        switch activation {
+        case .identity: break
+        case .relu: try relu(y, into: y)
+        }
     }
 
     public func linearGradient(_ dz: Tensor<Self>, _ x: Tensor<Self>, _ w: Tensor<Self>, decay: Element,
@@ -144,9 +162,14 @@ extension Backend {
         try columnSums(dz, into: db)                                       // db = Σ_rows dz   [1, n]
     }
 
-    public func backpropagate(_ dz: Tensor<Self>, _ w: Tensor<Self>, reluOutput a: Tensor<Self>, into dx: Tensor<Self>) throws {
+    public func backpropagate(_ dz: Tensor<Self>, _ w: Tensor<Self>, activation: Activation, output a: Tensor<Self>,
+                              into dx: Tensor<Self>) throws {
+        try ShapeChecks.backpropagate(dz.shape, w.shape, a.shape, dx.shape)
         try matmul(dz, transposeA: false, w, transposeB: false, into: dx)   // dx = dz·w   [m, k]
-        try reluBackward(dx, a, into: dx)                                   // dx ⊙= 1[a > 0]
+        switch activation {
+        case .identity: break
+        case .relu: try reluBackward(dx, a, into: dx)                       // dx ⊙= 1[a > 0]
+        }
     }
 
     public func softmaxCrossEntropy(_ z: Tensor<Self>, _ y: Tensor<Self>, probabilities p: Tensor<Self>,
@@ -172,12 +195,14 @@ extension Backend {
         let (w, b, a) = (weights.parts, biases.parts, activations.parts)
         let last = w.count - 1
         for l in 1...last {
-            try linear(a[l - 1], w[l], b[l], relu: l < last, into: l < last ? a[l] : logits)   // a[l] = max(0, a[l-1]·wᵀ + b)
+            try linear(a[l - 1], w[l], b[l], activation: l < last ? .relu : .identity,
+                       into: l < last ? a[l] : logits)                                  // a[l] = max(0, a[l-1]·wᵀ + b)
         }
         try softmaxCrossEntropy(logits, y, probabilities: p, gradient: dz?.parts[last], stats: stats, at: index)
         guard let dz else { return }
         for l in stride(from: last, through: 1, by: -1) {
-            try backpropagate(dz.parts[l], w[l], reluOutput: a[l - 1], into: dz.parts[l - 1])  // dz[l-1] = (dz[l]·w) ⊙ 1[a > 0]
+            try backpropagate(dz.parts[l], w[l], activation: .relu, output: a[l - 1],
+                              into: dz.parts[l - 1])                                    // dz[l-1] = (dz[l]·w) ⊙ 1[a > 0]
         }
     }
 

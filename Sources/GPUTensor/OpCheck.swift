@@ -12,20 +12,23 @@ public struct OpCheck {
         public let transposeB: Bool
         /// For the ops that read example bytes: the fraction of pixels that are 0 (MNIST: 0.81).
         public let zeroPixels: Double
-        /// For linear and inputLinear: apply ReLU. For softmaxCrossEntropy: also the gradient.
-        public let flag: Bool
+        /// For linear and inputLinear: the activation after the affine part.
+        public let activation: Activation
+        /// For softmaxCrossEntropy and layersAfterFirst: also compute the gradients.
+        public let gradient: Bool
         /// The case's place in its list, which seeds its inputs: a case run alone (`check
         /// --ops`) gets the inputs it had in the whole list.
         public internal(set) var index = 0
 
         public init(_ op: Op, _ shapes: [Shape], transposeA: Bool = false, transposeB: Bool = false,
-                    zeroPixels: Double = 0, flag: Bool = false) {
+                    zeroPixels: Double = 0, activation: Activation = .identity, gradient: Bool = false) {
             self.op = op
             self.shapes = shapes
             self.transposeA = transposeA
             self.transposeB = transposeB
             self.zeroPixels = zeroPixels
-            self.flag = flag
+            self.activation = activation
+            self.gradient = gradient
         }
 
         public var shapeDescription: String {
@@ -34,19 +37,19 @@ public struct OpCheck {
             case .matmul:
                 return "\(transposeA ? "aᵀ" : "a")\(shapes[0]) · \(transposeB ? "bᵀ" : "b")\(shapes[1])"
             case .inputLinear:
-                return "x\(shapes[0]) · wᵀ\(shapes[1]) + b\(flag ? ", relu" : ""), \(zeros)"
+                return "x\(shapes[0]) · wᵀ\(shapes[1]) + b\(activation == .identity ? "" : ", \(activation)"), \(zeros)"
             case .inputLinearGradient:
                 return "dzᵀ\(shapes[0]) · x\(shapes[1]) + λw, Σdz, \(zeros)"
             case .linear:
-                return "x\(shapes[0]) · wᵀ\(shapes[1]) + b\(flag ? ", relu" : "")"
+                return "x\(shapes[0]) · wᵀ\(shapes[1]) + b\(activation == .identity ? "" : ", \(activation)")"
             case .linearGradient:
                 return "dzᵀ\(shapes[0]) · x\(shapes[1]) + λw, Σdz"
             case .backpropagate:
-                return "dz\(shapes[0]) · w\(shapes[1]) ⊙ 1[a > 0]"
+                return "dz\(shapes[0]) · w\(shapes[1])\(activation == .relu ? " ⊙ 1[a > 0]" : "")"
             case .softmaxCrossEntropy:
-                return "\(shapes[0])\(flag ? " with gradient" : "")"
+                return "\(shapes[0])\(gradient ? " with gradient" : "")"
             case .layersAfterFirst:
-                return "a\(shapes[0]) then w\(shapes.dropFirst().map(\.description).joined(separator: ", w"))\(flag ? " with gradients" : "")"
+                return "a\(shapes[0]) then w\(shapes.dropFirst().map(\.description).joined(separator: ", w"))\(gradient ? " with gradients" : "")"
             default:
                 return shapes.map(\.description).joined(separator: " ")
             }
@@ -149,16 +152,19 @@ public struct OpCheck {
         // backend's sparse path) and none zero (its dense path).
         for (m, features, n) in shapes.firstLayer {
             for zeros in m * features == 1 ? [0.0] : [0.8, 0.0] {
-                cases.append(Case(.inputLinear, [Shape(m, features), Shape(n, features)], zeroPixels: zeros, flag: zeros > 0))
+                cases.append(Case(.inputLinear, [Shape(m, features), Shape(n, features)], zeroPixels: zeros,
+                                  activation: zeros > 0 ? .relu : .identity))
                 cases.append(Case(.inputLinearGradient, [Shape(m, n), Shape(m, features)], zeroPixels: zeros))
             }
         }
         for (m, k, n) in shapes.layers {
-            for relu in [true, false] {
-                cases.append(Case(.linear, [Shape(m, k), Shape(n, k)], flag: relu))
+            for activation in Activation.allCases {
+                cases.append(Case(.linear, [Shape(m, k), Shape(n, k)], activation: activation))
             }
             cases.append(Case(.linearGradient, [Shape(m, n), Shape(m, k), Shape(n, k)]))
-            cases.append(Case(.backpropagate, [Shape(m, n), Shape(n, k), Shape(m, k)]))
+            for activation in Activation.allCases {
+                cases.append(Case(.backpropagate, [Shape(m, n), Shape(n, k), Shape(m, k)], activation: activation))
+            }
         }
         for (m, k, n) in shapes.products {
             for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
@@ -181,13 +187,13 @@ public struct OpCheck {
             cases.append(Case(.softmaxCrossEntropyBackward, [shape, shape]))
             cases.append(Case(.crossEntropyStats, [shape, shape]))
             for gradient in [true, false] {
-                cases.append(Case(.softmaxCrossEntropy, [shape, shape], flag: gradient))
+                cases.append(Case(.softmaxCrossEntropy, [shape, shape], gradient: gradient))
             }
         }
         // The first layer's output a[0] [m, n1], then the later layers' weights: [n(l+1), n(l)].
         for (m, widths) in shapes.networks {
             let layerShapes = [Shape(m, widths[0])] + (1..<widths.count).map { Shape(widths[$0], widths[$0 - 1]) }
-            for gradient in [true, false] { cases.append(Case(.layersAfterFirst, layerShapes, flag: gradient)) }
+            for gradient in [true, false] { cases.append(Case(.layersAfterFirst, layerShapes, gradient: gradient)) }
         }
         for i in cases.indices { cases[i].index = i }
         return cases
@@ -338,7 +344,7 @@ public struct OpCheck {
         case .inputLinear:
             let (set, order) = try examples(features: c.shapes[0].cols)
             let targets = try be.makeTensor(Shape(c.shapes[0].rows, 10))
-            try be.inputLinear(set, order: order, start: inputs.start, tensors[0], tensors[1], relu: c.flag, into: out,
+            try be.inputLinear(set, order: order, start: inputs.start, tensors[0], tensors[1], activation: c.activation, into: out,
                                targets: targets)
             return try (be.download(out) + be.download(targets)).map(Double.init)
         case .inputLinearGradient:
@@ -348,20 +354,20 @@ public struct OpCheck {
                                        decay: X.Element(inputs.alpha), weightGradient: out, biasGradient: db)
             return try (be.download(out) + be.download(db)).map(Double.init)
         case .linear:
-            try be.linear(tensors[0], tensors[1], tensors[2], relu: c.flag, into: out)
+            try be.linear(tensors[0], tensors[1], tensors[2], activation: c.activation, into: out)
         case .linearGradient:
             let db = try be.makeTensor(Shape(1, c.shapes[0].cols))
             try be.linearGradient(tensors[0], tensors[1], tensors[2], decay: X.Element(inputs.alpha),
                                   weightGradient: out, biasGradient: db)
             return try (be.download(out) + be.download(db)).map(Double.init)
         case .backpropagate:
-            try be.backpropagate(tensors[0], tensors[1], reluOutput: tensors[2], into: out)
+            try be.backpropagate(tensors[0], tensors[1], activation: c.activation, output: tensors[2], into: out)
         case .layersAfterFirst:
             return try evaluateLayersAfterFirst(c, inputs.tensors, targets: tensors.last!, on: be).map(Double.init)
         case .softmaxCrossEntropy:
             // Stats at elements 1 and 2 of a (2, 2) table, as a training run's table rows.
             let stats = try be.makeTensor(Shape(2, 2))
-            let dz = c.flag ? try be.makeTensor(c.shapes[0]) : nil
+            let dz = c.gradient ? try be.makeTensor(c.shapes[0]) : nil
             try be.softmaxCrossEntropy(tensors[0], tensors[1], probabilities: out, gradient: dz, stats: stats, at: 1)
             return try (be.download(out) + be.download(stats) + (dz.map(be.download) ?? [])).map(Double.init)
         case .matmul:
@@ -416,7 +422,7 @@ public struct OpCheck {
         try upload([values[0]], into: activations)
         let logits = try be.makeTensor(outputs.last!), p = try be.makeTensor(outputs.last!)
         let stats = try be.makeTensor(Shape(2, 3))
-        let dz = c.flag ? try be.makeTensorGroup(outputs) : nil
+        let dz = c.gradient ? try be.makeTensorGroup(outputs) : nil
         try be.layersAfterFirst(weights: weights, biases: biases, activations: activations, logits: logits,
                                 targets: targets, probabilities: p, gradients: dz, stats: stats, at: 1, weightNorms: true)
         var result = try activations.parts.flatMap(be.download) + be.download(logits) + be.download(p) + be.download(stats)

@@ -10,7 +10,8 @@ struct Runs: ParsableCommand {
             takes), the date it started (UTC), the data set, the network, the optimizer, the \
             epochs done (done/asked when it stopped early), the final and best test accuracy, \
             the final and best validation accuracy (- without train --validation), the median \
-            training seconds per epoch, and the checkpoint it saved to (- for none). A field \
+            training seconds per epoch, and the checkpoints it saved to (--save, and --save-best \
+            marked best:; - for none). A field \
             config.json does not hold (older runs) shows as -; a network not recorded is built \
             from the hidden widths with MNIST's 784 inputs and 10 classes.
 
@@ -86,7 +87,7 @@ struct Runs: ParsableCommand {
             [run.name, run.date.map(Self.displayDate) ?? "-", run.dataset ?? "-", Self.network(run), run.optimizer ?? "-",
              Self.epochs(run), percent(run.finalTestAccuracy), percent(run.bestTestAccuracy),
              percent(run.finalValidationAccuracy), percent(run.bestValidationAccuracy),
-             run.medianTrainSeconds.map(Self.seconds) ?? "-", run.save ?? "-"]
+             run.medianTrainSeconds.map(Self.seconds) ?? "-", Self.checkpoints(run)]
         })
     }
 
@@ -131,6 +132,12 @@ struct Runs: ParsableCommand {
     private static func epochs(_ run: RunSummary) -> String {
         if let planned = run.plannedEpochs, planned > run.epochsDone { return "\(run.epochsDone)/\(planned)" }
         return String(run.epochsDone)
+    }
+
+    /// The run's checkpoint (--save) and its best epoch's (--save-best, marked "best:"), or -.
+    private static func checkpoints(_ run: RunSummary) -> String {
+        let paths = [run.save, run.saveBest.map { "best: \($0)" }].compactMap { $0 }
+        return paths.isEmpty ? "-" : paths.joined(separator: ", ")
     }
 
     /// Two decimals, three below a second (a small run's epochs take milliseconds).

@@ -63,7 +63,7 @@ struct TunedKernelTests {
                 let list = try be.makeIndexList(order)
                 let weights = try be.makeTensor(Shape(n, features), values: w)
                 let z = try be.makeTensor(Shape(50, n)), dw = try be.makeTensor(Shape(n, features)), db = try be.makeTensor(Shape(1, n))
-                try be.inputLinear(set, order: list, start: 7, weights, try be.makeTensor(Shape(1, n), values: b), relu: true, into: z,
+                try be.inputLinear(set, order: list, start: 7, weights, try be.makeTensor(Shape(1, n), values: b), activation: .relu, into: z,
                                    targets: nil)
                 try be.inputLinearGradient(try be.makeTensor(Shape(50, n), values: dz), set, order: list, start: 7, weights,
                                            decay: 0.01, weightGradient: dw, biasGradient: db)

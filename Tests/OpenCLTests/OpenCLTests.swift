@@ -246,8 +246,8 @@ extension OpenCLTests {
 
         let fromBytes = try be.makeTensor(Shape(m, n)), fromFloats = try be.makeTensor(Shape(m, n))
         let bytesTargets = try be.makeTensor(Shape(m, 10))
-        try be.inputLinear(examples, order: orderList, start: start, w, b, relu: true, into: fromBytes, targets: bytesTargets)
-        try be.linear(x, w, b, relu: true, into: fromFloats)
+        try be.inputLinear(examples, order: orderList, start: start, w, b, activation: .relu, into: fromBytes, targets: bytesTargets)
+        try be.linear(x, w, b, activation: .relu, into: fromFloats)
         expectClose(try be.download(fromBytes).map(Double.init), try be.download(fromFloats).map(Double.init),
                     atol: 1e-5, rtol: 1e-5, "\(be.deviceDescription): inputLinear against linear")
         #expect(try be.download(bytesTargets) == be.download(targets), "the one-hot targets differ")
@@ -255,10 +255,10 @@ extension OpenCLTests {
         for bias in [Shape(1, 1), Shape(m, 1)] {
             let wrong = try tensor(bias)
             #expect(throws: ShapeError.self, "\(be.deviceDescription): linear with bias \(bias)") {
-                try be.linear(x, w, wrong, relu: true, into: fromFloats)
+                try be.linear(x, w, wrong, activation: .relu, into: fromFloats)
             }
             #expect(throws: ShapeError.self, "\(be.deviceDescription): inputLinear with bias \(bias)") {
-                try be.inputLinear(examples, order: orderList, start: start, w, wrong, relu: true, into: fromBytes, targets: nil)
+                try be.inputLinear(examples, order: orderList, start: start, w, wrong, activation: .relu, into: fromBytes, targets: nil)
             }
         }
 

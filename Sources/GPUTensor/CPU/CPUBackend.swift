@@ -225,13 +225,13 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
     }
 
     public func inputLinear(_ examples: ExampleSet<CPUBackend<T>>, order: IndexList<CPUBackend<T>>, start: Int,
-                            _ w: Tensor<CPUBackend<T>>, _ b: Tensor<CPUBackend<T>>, relu: Bool,
+                            _ w: Tensor<CPUBackend<T>>, _ b: Tensor<CPUBackend<T>>, activation: Activation,
                             into y: Tensor<CPUBackend<T>>, targets: Tensor<CPUBackend<T>>?) throws {
         try ShapeChecks.inputLinear(examples, order, start, w.shape, b.shape, y.shape, targets: targets?.shape)
         if let targets { try gatherBatch(examples, order: order, start: start, x: nil, y: targets) }
         try inputProduct(examples, order: order, start: start, w, into: y)   // y = x·wᵀ   [m, n]
         try add(y, b, into: y)                                               // y += b
-        if relu { try self.relu(y, into: y) }                                // y = max(0, y)
+        try activate(activation, y)                                          // y = f(y)
     }
 
     public func inputLinearGradient(_ dz: Tensor<CPUBackend<T>>, _ examples: ExampleSet<CPUBackend<T>>,
@@ -309,11 +309,15 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
         }
     }
 
-    public func backpropagate(_ dz: Tensor<CPUBackend<T>>, _ w: Tensor<CPUBackend<T>>, reluOutput a: Tensor<CPUBackend<T>>,
-                              into dx: Tensor<CPUBackend<T>>) throws {
+    public func backpropagate(_ dz: Tensor<CPUBackend<T>>, _ w: Tensor<CPUBackend<T>>, activation: Activation,
+                              output a: Tensor<CPUBackend<T>>, into dx: Tensor<CPUBackend<T>>) throws {
         try ShapeChecks.backpropagate(dz.shape, w.shape, a.shape, dx.shape)
+        guard activation == .relu else {
+            return try matmul(dz, transposeA: false, w, transposeB: false, into: dx)   // dx = dz·w   [m, k]
+        }
         // The product goes to scratch memory, not into dx: the mask pass with its output
-        // aliasing its input compiled to a branch per element (61 µs for 500x32, 4 µs like this).
+        // aliasing its input compiles to a branch per element (docs/PERFORMANCE.md, "figures
+        // behind the code").
         if productScratch.count < dx.count { productScratch = CPUStorage(count: dx.count) }
         let product = Tensor<CPUBackend<T>>(shape: dx.shape, storage: productScratch)
         try matmul(dz, transposeA: false, w, transposeB: false, into: product)   // dz·w   [m, k]

@@ -154,6 +154,16 @@ struct Epilogue: OptionSet {
                           ("EPI_ROW_SUMS", rowSums)].map { "#define \($0) \($1.rawValue)" }
 }
 
+extension Epilogue {
+    /// The epilogue that applies `activation` to each result.
+    init(_ activation: Activation) {
+        switch activation {
+        case .identity: self = []
+        case .relu: self = .relu
+        }
+    }
+}
+
 extension Broadcast {
     /// The mode number elementwise.cl's broadcast_index takes (BROADCAST_ in the prelude).
     var kernelMode: Int {

@@ -296,11 +296,11 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     }
 
     public func inputLinear(_ examples: ExampleSet<OpenCLBackend<T>>, order: IndexList<OpenCLBackend<T>>, start: Int,
-                            _ w: Tensor<OpenCLBackend<T>>, _ b: Tensor<OpenCLBackend<T>>, relu: Bool,
+                            _ w: Tensor<OpenCLBackend<T>>, _ b: Tensor<OpenCLBackend<T>>, activation: Activation,
                             into y: Tensor<OpenCLBackend<T>>, targets: Tensor<OpenCLBackend<T>>?) throws {
         try ShapeChecks.inputLinear(examples, order, start, w.shape, b.shape, y.shape, targets: targets?.shape)
         let m = y.rows, n = w.rows
-        let epilogue: Epilogue = relu ? [.bias, .relu] : .bias
+        let epilogue = Epilogue.bias.union(Epilogue(activation))
         let targetArguments: [Argument] = [
             .int(epilogue.rawValue), .buffer(b.storage), .int(targets == nil ? 0 : examples.classes),
             .buffer(examples.storage.labels), .buffer((targets ?? y).storage),
@@ -399,10 +399,10 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     }
 
     public func linear(_ x: Tensor<OpenCLBackend<T>>, _ w: Tensor<OpenCLBackend<T>>, _ b: Tensor<OpenCLBackend<T>>,
-                       relu: Bool, into y: Tensor<OpenCLBackend<T>>) throws {
+                       activation: Activation, into y: Tensor<OpenCLBackend<T>>) throws {
         try ShapeChecks.linear(x.shape, w.shape, b.shape, y.shape)
         try product(x, transposeA: false, w, transposeB: true, into: y, m: x.rows, k: x.cols, n: w.rows,   // y = x·wᵀ
-                    epilogue: relu ? [.bias, .relu] : .bias, vector: b)                                     //   + b, max(0, ·)
+                    epilogue: Epilogue.bias.union(Epilogue(activation)), vector: b)                         //   + b, f(·)
     }
 
     public func linearGradient(_ dz: Tensor<OpenCLBackend<T>>, _ x: Tensor<OpenCLBackend<T>>, _ w: Tensor<OpenCLBackend<T>>,
@@ -436,10 +436,12 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     }
 
     public func backpropagate(_ dz: Tensor<OpenCLBackend<T>>, _ w: Tensor<OpenCLBackend<T>>,
-                              reluOutput a: Tensor<OpenCLBackend<T>>, into dx: Tensor<OpenCLBackend<T>>) throws {
+                              activation: Activation, output a: Tensor<OpenCLBackend<T>>,
+                              into dx: Tensor<OpenCLBackend<T>>) throws {
         try ShapeChecks.backpropagate(dz.shape, w.shape, a.shape, dx.shape)
+        let masked = activation == .relu
         try product(dz, transposeA: false, w, transposeB: false, into: dx, m: dz.rows, k: dz.cols, n: w.cols,   // dx = dz·w
-                    epilogue: .mask, operand: a)                                                             //   ⊙ 1[a > 0]
+                    epilogue: masked ? .mask : [], operand: masked ? a : nil)                                //   ⊙ 1[a > 0]
     }
 
     /// c = op(a) · op(b) [m, n] with inner size k (shapes already checked), then `epilogue`.
