@@ -312,8 +312,9 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
     public func backpropagate(_ dz: Tensor<CPUBackend<T>>, _ w: Tensor<CPUBackend<T>>, activation: Activation,
                               output a: Tensor<CPUBackend<T>>, into dx: Tensor<CPUBackend<T>>) throws {
         try ShapeChecks.backpropagate(dz.shape, w.shape, a.shape, dx.shape)
-        guard activation == .relu else {
-            return try matmul(dz, transposeA: false, w, transposeB: false, into: dx)   // dx = dz·w   [m, k]
+        switch activation {
+        case .identity: return try matmul(dz, transposeA: false, w, transposeB: false, into: dx)   // dx = dz·w   [m, k]
+        case .relu: break
         }
         // The product goes to scratch memory, not into dx: the mask pass with its output
         // aliasing its input compiles to a branch per element (docs/PERFORMANCE.md, "figures

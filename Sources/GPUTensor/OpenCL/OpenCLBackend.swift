@@ -439,9 +439,14 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
                               activation: Activation, output a: Tensor<OpenCLBackend<T>>,
                               into dx: Tensor<OpenCLBackend<T>>) throws {
         try ShapeChecks.backpropagate(dz.shape, w.shape, a.shape, dx.shape)
-        let masked = activation == .relu
+        // f'(a) as an epilogue on the product: for ReLU, the mask 1[a > 0].
+        let derivative: Epilogue
+        switch activation {
+        case .identity: derivative = []
+        case .relu: derivative = .mask
+        }
         try product(dz, transposeA: false, w, transposeB: false, into: dx, m: dz.rows, k: dz.cols, n: w.cols,   // dx = dz·w
-                    epilogue: masked ? .mask : [], operand: masked ? a : nil)                                //   ⊙ 1[a > 0]
+                    epilogue: derivative, operand: derivative.isEmpty ? nil : a)                             //   ⊙ f'(a)
     }
 
     /// c = op(a) · op(b) [m, n] with inner size k (shapes already checked), then `epilogue`.
