@@ -159,7 +159,7 @@ private struct RecordedConfig: Decodable {
     struct Optimizer: Decodable { let kind: String? }
 
     static func read(_ url: URL) throws(DataFileError) -> RecordedConfig {
-        guard let data = try? Data(contentsOf: url) else { throw DataFileError(path: url.path, problem: "cannot read it") }
+        let data = Data(try readRegularFile(url.path, limit: 16 << 20, kind: "a config.json"))
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
         do { return try decoder.decode(RecordedConfig.self, from: data) } catch {
