@@ -155,11 +155,10 @@ public final class Trainer<B: Backend> {
         }
         trainSet = try ResidentExamples(train, classes: data.classes, backend: backend)
         testSet = try ResidentExamples(data.test, classes: data.classes, backend: backend)
-        let test = data.test
         trainIndices = (0..<Int32(train.count)).map { $0 }
         generator.shuffle(&trainIndices)
         trainOrder = try backend.makeIndexList(trainIndices)
-        testOrder = try backend.makeIndexList((0..<Int32(test.count)).map { $0 })
+        testOrder = try backend.makeIndexList((0..<Int32(data.test.count)).map { $0 })
         trainStats = try backend.makeTensor(Shape((train.count + config.batchSize - 1) / config.batchSize, model.statsWidth))
     }
 
