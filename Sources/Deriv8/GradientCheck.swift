@@ -21,6 +21,16 @@ public struct GradientCheck {
     /// Whether each parameter tensor must pass on its own, not only all of them together (one
     /// small wrong tensor, such as a bias gradient of zeros, can hide in the overall score).
     public var everyParameter = false
+    /// The path the batch takes into the first layer: the ones training takes, so that the
+    /// gradients checked are the ones training uses.
+    public var input = Input.bytes
+
+    public enum Input: String, CaseIterable, Sendable {
+        /// Byte examples, read by `inputLinear` and `inputLinearGradient` (IDX data: MNIST).
+        case bytes
+        /// Float examples, gathered by `gatherRows` into a batch for `linear` (.npz float data).
+        case floats
+    }
 
     public init() {}
 
@@ -57,9 +67,12 @@ public struct GradientCheck {
         }
     }
 
-    /// Builds a small random network and batch from `seed` and checks every parameter's gradient.
-    /// Inputs are uniform in [0, 1) like scaled pixels; weights and biases uniform in [-0.5, 0.5]
-    /// (non-zero biases keep pre-activations off the ReLU kink at exactly 0).
+    /// Builds a small random network and data set from `seed` and checks every parameter's
+    /// gradient on one batch of it, picked through a shuffled order as training picks them.
+    /// Inputs are bytes uniform in 0...255, scaled by 1/255 (as floats, their Float values);
+    /// not MNIST's 81% zeros, which put many pre-activations near ReLU's kink, where Float's
+    /// large step crosses it (OpCheck covers the zero-skipping paths). Weights and biases
+    /// uniform in [-0.5, 0.5] (non-zero biases keep pre-activations off the kink at exactly 0).
     public func run<B: Backend>(on backend: B) throws -> Result {
         var generator = SeededGenerator(seed: seed)
         let layers = sizes.count - 1
@@ -71,11 +84,18 @@ public struct GradientCheck {
         }
         let model = try MLP(backend: backend, sizes: sizes, weights: weights, biases: biases)
         let ws = try Workspace(backend: backend, sizes: sizes, batchSize: batchSize)
-        let classes = sizes[layers]
-        try backend.upload((0..<(batchSize * sizes[0])).map { _ in B.Element(generator.nextUnit()) }, into: ws.x)
-        var oneHot = [B.Element](repeating: 0, count: batchSize * classes)
-        for i in 0..<batchSize { oneHot[i * classes + generator.below(classes)] = 1 }
-        try backend.upload(oneHot, into: ws.y)
+        // A few more examples than the batch, and the batch starting past the order's start: a
+        // path that ignored the order or the start would read the wrong examples.
+        let count = batchSize + 3, start = 2
+        let pixels = (0..<(count * sizes[0])).map { _ in UInt8(generator.below(256)) }
+        let labels = (0..<count).map { _ in UInt8(generator.below(sizes[layers])) }
+        var order = (0..<count).map(Int32.init)
+        for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, generator.below(i + 1)) }
+        let examples = LabelledExamples(pixels: pixels, labels: labels, features: sizes[0])
+        let data = LabelledExamples(inputs: input == .bytes ? examples.inputs : .floats(examples.inputs.asFloats),
+                                    labels: labels, features: sizes[0])
+        ws.load(try ResidentExamples(data, classes: sizes[layers], backend: backend),
+                order: try backend.makeIndexList(order), start: start)
 
         // Backprop's gradients at the unperturbed parameters.
         try model.forward(ws, gradient: true)

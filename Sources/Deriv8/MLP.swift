@@ -84,15 +84,14 @@ public final class MLP<B: Backend> {
         let last = layerCount - 1
         let first = last == 0 ? ws.logits : ws.a[0]                                  // [m, n(1)]
         let f: Activation = last == 0 ? .identity : .relu                            // the first layer's
-        switch ws.input {
+        guard let input = ws.input else { throw ShapeError("forward", "no batch loaded (Workspace.load)") }
+        switch input {
         case .examples(let set, let order, let start):
             try be.inputLinear(set, order: order, start: start, w[0], b[0], activation: f, into: first,
                                targets: ws.y)                                        // f(x·wᵀ + b), x from the bytes; y
         case .rows(let inputs, let targets, let order, let start):
             try be.gatherRows(inputs, order: order, start: start, into: ws.x)        // x = the batch's rows
             try be.gatherRows(targets, order: order, start: start, into: ws.y)       // y = their one-hot labels
-            try be.linear(ws.x, w[0], b[0], activation: f, into: first)              // f(x·wᵀ + b)
-        case .tensor:
             try be.linear(ws.x, w[0], b[0], activation: f, into: first)              // f(x·wᵀ + b)
         }
         let stats = table ?? ws.stats, at = row * statsWidth
@@ -165,8 +164,6 @@ public struct BatchStats: Sendable {
 
 /// Where a workspace's inputs come from.
 public enum BatchInput<B: Backend> {
-    /// ws.x, as uploaded (gradient checks).
-    case tensor
     /// The examples at positions start..<start+m of `order` in a resident example set: the first
     /// layer reads their bytes directly (`Backend.inputLinear`), and ws.x is not used.
     case examples(ExampleSet<B>, IndexList<B>, start: Int)
@@ -208,10 +205,10 @@ public enum ResidentExamples<B: Backend> {
 /// and reused for every batch of that size (llm.c's activations and gradients structs).
 public final class Workspace<B: Backend> {
     public let batchSize: Int
-    /// x [m, n(0)] inputs when `input` is `.tensor`, y [m, classes] one-hot targets
+    /// x [m, n(0)] the batch's float inputs (`BatchInput.rows`), y [m, classes] its one-hot targets
     public let x, y: Tensor<B>
-    /// Where the first layer reads the batch from.
-    public private(set) var input = BatchInput<B>.tensor
+    /// Where the first layer reads the batch from: nil until the first `load`.
+    public private(set) var input: BatchInput<B>?
     private let backend: B
     /// a[l] [m, n(l+1)]: the hidden layers' outputs (after ReLU), the parts of `activations`
     public let a: [Tensor<B>]

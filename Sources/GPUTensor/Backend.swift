@@ -1,12 +1,14 @@
-/// The contract between the model and a device: exactly the operations a multilayer perceptron
-/// needs to train, forward and backward. The CPU backend and the OpenCL backend both implement
-/// it, and the model and training loop are written once, generic over `Backend`.
+/// What a device must provide: memory, and the primitive ops that define the maths of training
+/// a multilayer perceptron, forward and backward. Each primitive is one formula, written as a
+/// plain loop in the CPU backend (the reference every other implementation is checked against).
+/// A new backend implements these 27 requirements and nothing else to train correctly; the fused
+/// ops of `Backend` then run as their compositions.
 ///
 /// Conventions: tensors are row-major, one example per row. Every op writes into an output the
 /// caller allocated (`into:`); an op may be queued and finish later, so results are only
 /// guaranteed visible after `download` or `synchronize`. Outputs may alias an input only where
 /// an op says so. Shape problems throw `ShapeError`; device problems throw the backend's error.
-public protocol Backend: AnyObject {
+public protocol PrimitiveBackend: AnyObject {
     associatedtype Element: TensorElement
     /// Where a tensor's elements live.
     associatedtype Storage
@@ -37,58 +39,105 @@ public protocol Backend: AnyObject {
     /// Waits until all queued work has finished (for timing).
     func synchronize() throws
 
-    // MARK: Ops
+    // MARK: Primitive ops
 
     /// x[r, :] = pixels[order[start + r], :] / 255 and y[r, :] = one-hot(labels[order[start + r]])
     /// for r in 0..<y.rows.   x [m, features] (only y is written when x is nil), y [m, classes]
     func gatherBatch(_ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int,
                      x: Tensor<Self>?, y: Tensor<Self>) throws
+
     /// rows[r, :] = table[order[start + r], :] for r in 0..<rows.rows: a batch from a data set
     /// kept as a tensor (float inputs, or their one-hot targets).   table [count, n], rows [m, n]
     func gatherRows(_ table: Tensor<Self>, order: IndexList<Self>, start: Int, into rows: Tensor<Self>) throws
-    /// The first layer read straight from the example bytes, so the batch's inputs are never
-    /// written out as floats: y = f(x · wᵀ + b), f the `activation`, where
-    /// x[r, :] = pixels[order[start + r], :] / 255; and when `targets` is given, the batch's
-    /// one-hot labels into it, as `gatherBatch` writes them (in the same pass: no launch of its own).
+
+    /// c = op(a) · op(b), where op transposes when asked.   op(a) [m, k], op(b) [k, n], c [m, n]
+    func matmul(_ a: Tensor<Self>, transposeA: Bool, _ b: Tensor<Self>, transposeB: Bool,
+                into c: Tensor<Self>) throws
+
+    /// c = a + b, where either operand may be (1,1), (n,1) or (1,m) and stretches to c's shape
+    /// (n,m). c may alias a or b.
+    func add(_ a: Tensor<Self>, _ b: Tensor<Self>, into c: Tensor<Self>) throws
+
+    /// y = max(0, x). y may alias x.
+    func relu(_ x: Tensor<Self>, into y: Tensor<Self>) throws
+
+    /// dx = dy ⊙ 1[x > 0], the gradient through `relu` whose input was x. dx may alias dy.
+    func reluBackward(_ dy: Tensor<Self>, _ x: Tensor<Self>, into dx: Tensor<Self>) throws
+
+    /// p[i, :] = exp(z[i, :] - max z[i, :]) / Σ_j exp(z[i, j] - max z[i, :]), numerically stable.
+    func softmaxRows(_ z: Tensor<Self>, into p: Tensor<Self>) throws
+
+    /// dz = (p - y) / m: the gradient of the mean cross-entropy of softmax outputs p against
+    /// one-hot targets y with respect to the logits (the softmax Jacobian is never formed).   [m, c]
+    func softmaxCrossEntropyBackward(_ p: Tensor<Self>, _ y: Tensor<Self>, into dz: Tensor<Self>) throws
+
+    /// stats[index] = Σ_i -log p[i, label_i] and stats[index + 1] = #{i : argmax p[i, :] == label_i},
+    /// the label being argmax y[i, :] (first index on ties); stats indexed row-major as one array.
+    /// Other elements of stats are left alone.   p, y [m, c]
+    func crossEntropyStats(_ p: Tensor<Self>, _ y: Tensor<Self>, into stats: Tensor<Self>, at index: Int) throws
+
+    /// out[index] = Σ x² (out indexed row-major as one array), the L2 penalty's sum. Other
+    /// elements of out are left alone.
+    func sumOfSquares(_ x: Tensor<Self>, into out: Tensor<Self>, at index: Int) throws
+
+    /// s[0, j] = Σ_i x[i, j].   x [m, n] -> s [1, n]
+    func columnSums(_ x: Tensor<Self>, into s: Tensor<Self>) throws
+
+    /// y += alpha · x, the parameter update's building block (plain SGD).   x, y same shape
+    func scaledAdd(_ alpha: Element, _ x: Tensor<Self>, into y: Tensor<Self>) throws
+
+    /// Momentum SGD: v = momentum · v + g, then w -= learningRate · v.   w, g, v same shape
+    func momentumStep(_ w: Tensor<Self>, gradient g: Tensor<Self>, velocity v: Tensor<Self>,
+                      learningRate: Element, momentum: Element) throws
+
+    /// Adam: m = β1·m + (1 − β1)·g; v = β2·v + (1 − β2)·g²;
+    /// w -= learningRate · (m · c1) / (sqrt(v · c2) + ε), with the bias corrections
+    /// c1 = 1 / (1 − β1ᵗ) and c2 = 1 / (1 − β2ᵗ) computed by the caller for step t.   all same shape
+    func adamStep(_ w: Tensor<Self>, gradient g: Tensor<Self>, m: Tensor<Self>, v: Tensor<Self>,
+                  learningRate: Element, beta1: Element, beta2: Element, epsilon: Element,
+                  correction1: Element, correction2: Element) throws
+}
+
+/// The contract the model and training loop are written against: the primitives, and the fused
+/// ops, each a composition of primitives that a backend may run in fewer passes or launches.
+/// Every fused op is optional: its default (the extension below) is the composition its comment
+/// gives, and that default is the reference a backend's own version is checked against (OpCheck).
+public protocol Backend: PrimitiveBackend {
+    /// The first layer from the example bytes: `gatherBatch` then `linear`, y = f(x · wᵀ + b),
+    /// f the `activation`, x[r, :] = pixels[order[start + r], :] / 255; and when `targets` is
+    /// given, the batch's one-hot labels into it. Fused, the batch's inputs are never written
+    /// out as floats and the labels take no pass of their own.
     /// w [n, features], b [1, n], y [m, n], targets [m, classes]
     func inputLinear(_ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int, _ w: Tensor<Self>,
                      _ b: Tensor<Self>, activation: Activation, into y: Tensor<Self>, targets: Tensor<Self>?) throws
-    /// The first layer's parameter gradients from the example bytes, x as in `inputLinear`:
-    /// dw = dzᵀ · x + decay · w (decay = λ/m: the L2 term) and db = Σ_rows dz.
+
+    /// The first layer's parameter gradients from the example bytes: `gatherBatch` then
+    /// `linearGradient`, dw = dzᵀ · x + decay · w (decay = λ/m: the L2 term) and db = Σ_rows dz,
+    /// x as in `inputLinear`.
     /// dz [m, n], w and dw [n, features], db [1, n]
     func inputLinearGradient(_ dz: Tensor<Self>, _ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int,
                              _ w: Tensor<Self>, decay: Element, weightGradient dw: Tensor<Self>,
                              biasGradient db: Tensor<Self>) throws
+
     /// A layer: y = f(x · wᵀ + b), f the `activation`.   x [m, k], w [n, k], b [1, n], y [m, n]
     func linear(_ x: Tensor<Self>, _ w: Tensor<Self>, _ b: Tensor<Self>, activation: Activation, into y: Tensor<Self>) throws
+
     /// A layer's parameter gradients: dw = dzᵀ · x + decay · w and db = Σ_rows dz.
     /// dz [m, n], x [m, k], w and dw [n, k], db [1, n]
     func linearGradient(_ dz: Tensor<Self>, _ x: Tensor<Self>, _ w: Tensor<Self>, decay: Element,
                         weightGradient dw: Tensor<Self>, biasGradient db: Tensor<Self>) throws
+
     /// The gradient one layer down, through the activation f of the layer below, whose output
     /// was a: dx = (dz · w) ⊙ f'(a) (for ReLU, 1[a > 0]).   dz [m, n], w [n, k], a and dx [m, k]
     func backpropagate(_ dz: Tensor<Self>, _ w: Tensor<Self>, activation: Activation, output a: Tensor<Self>,
                        into dx: Tensor<Self>) throws
+
     /// The output layer's tail: p = softmax(z) row by row, the cross-entropy stats of p against y
     /// at stats[index] and stats[index + 1] (as `crossEntropyStats`), and, when dz is given, the
     /// loss gradient dz = (p - y) / m (as `softmaxCrossEntropyBackward`).   z, y, p, dz [m, c]
     func softmaxCrossEntropy(_ z: Tensor<Self>, _ y: Tensor<Self>, probabilities p: Tensor<Self>,
                              gradient dz: Tensor<Self>?, stats: Tensor<Self>, at index: Int) throws
-    /// c = op(a) · op(b), where op transposes when asked.   op(a) [m, k], op(b) [k, n], c [m, n]
-    func matmul(_ a: Tensor<Self>, transposeA: Bool, _ b: Tensor<Self>, transposeB: Bool,
-                into c: Tensor<Self>) throws
-    /// c = a + b, where either operand may be (1,1), (n,1) or (1,m) and stretches to c's shape
-    /// (n,m). c may alias a or b.
-    func add(_ a: Tensor<Self>, _ b: Tensor<Self>, into c: Tensor<Self>) throws
-    /// y = max(0, x). y may alias x.
-    func relu(_ x: Tensor<Self>, into y: Tensor<Self>) throws
-    /// dx = dy ⊙ 1[x > 0], the gradient through `relu` whose input was x. dx may alias dy.
-    func reluBackward(_ dy: Tensor<Self>, _ x: Tensor<Self>, into dx: Tensor<Self>) throws
-    /// p[i, :] = exp(z[i, :] - max z[i, :]) / Σ_j exp(z[i, j] - max z[i, :]), numerically stable.
-    func softmaxRows(_ z: Tensor<Self>, into p: Tensor<Self>) throws
-    /// dz = (p - y) / m: the gradient of the mean cross-entropy of softmax outputs p against
-    /// one-hot targets y with respect to the logits (the softmax Jacobian is never formed).   [m, c]
-    func softmaxCrossEntropyBackward(_ p: Tensor<Self>, _ y: Tensor<Self>, into dz: Tensor<Self>) throws
+
     /// Every layer after the first, one batch row at a time (a row's later layers read no other
     /// row), for L = weights.parts.count >= 2 layers with the first layer's output a[0] given:
     ///   a[l] = max(0, a[l-1] · w[l]ᵀ + b[l]) for 0 < l < L-1, logits = a[L-2] · w[L-1]ᵀ + b[L-1],
@@ -100,26 +149,6 @@ public protocol Backend: AnyObject {
     func layersAfterFirst(weights: TensorGroup<Self>, biases: TensorGroup<Self>, activations: TensorGroup<Self>,
                           logits: Tensor<Self>, targets y: Tensor<Self>, probabilities p: Tensor<Self>,
                           gradients dz: TensorGroup<Self>?, stats: Tensor<Self>, at index: Int, weightNorms: Bool) throws
-    /// stats[index] = Σ_i -log p[i, label_i] and stats[index + 1] = #{i : argmax p[i, :] == label_i},
-    /// the label being argmax y[i, :] (first index on ties); stats indexed row-major as one array.
-    /// Other elements of stats are left alone.   p, y [m, c]
-    func crossEntropyStats(_ p: Tensor<Self>, _ y: Tensor<Self>, into stats: Tensor<Self>, at index: Int) throws
-    /// out[index] = Σ x² (out indexed row-major as one array), the L2 penalty's sum. Other
-    /// elements of out are left alone.
-    func sumOfSquares(_ x: Tensor<Self>, into out: Tensor<Self>, at index: Int) throws
-    /// s[0, j] = Σ_i x[i, j].   x [m, n] -> s [1, n]
-    func columnSums(_ x: Tensor<Self>, into s: Tensor<Self>) throws
-    /// y += alpha · x, the parameter update's building block (plain SGD).   x, y same shape
-    func scaledAdd(_ alpha: Element, _ x: Tensor<Self>, into y: Tensor<Self>) throws
-    /// Momentum SGD: v = momentum · v + g, then w -= learningRate · v.   w, g, v same shape
-    func momentumStep(_ w: Tensor<Self>, gradient g: Tensor<Self>, velocity v: Tensor<Self>,
-                      learningRate: Element, momentum: Element) throws
-    /// Adam: m = β1·m + (1 − β1)·g; v = β2·v + (1 − β2)·g²;
-    /// w -= learningRate · (m · c1) / (sqrt(v · c2) + ε), with the bias corrections
-    /// c1 = 1 / (1 − β1ᵗ) and c2 = 1 / (1 − β2ᵗ) computed by the caller for step t.   all same shape
-    func adamStep(_ w: Tensor<Self>, gradient g: Tensor<Self>, m: Tensor<Self>, v: Tensor<Self>,
-                  learningRate: Element, beta1: Element, beta2: Element, epsilon: Element,
-                  correction1: Element, correction2: Element) throws
 }
 
 /// A layer's activation function f, applied after its affine part: y = f(x · wᵀ + b).
@@ -136,9 +165,43 @@ public enum BatchStatistics {
     public static let width = 3
 }
 
-/// The fused ops as compositions of the simple ones: the CPU backend's implementation, and the
-/// reference the OpenCL backend's fused kernels are checked against.
+/// The fused ops as the compositions of primitives they stand for: what a backend without its
+/// own version runs, and the reference the faster versions are checked against.
 extension Backend {
+    public func inputLinear(_ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int, _ w: Tensor<Self>,
+                            _ b: Tensor<Self>, activation: Activation, into y: Tensor<Self>, targets: Tensor<Self>?) throws {
+        try inputLinearByOps(examples, order: order, start: start, w, b, activation: activation, into: y, targets: targets)
+    }
+
+    /// `inputLinear` as `gatherBatch` into a batch of floats, then `linear`.
+    public func inputLinearByOps(_ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int, _ w: Tensor<Self>,
+                                 _ b: Tensor<Self>, activation: Activation, into y: Tensor<Self>,
+                                 targets: Tensor<Self>?) throws {
+        try ShapeChecks.inputLinear(examples, order, start, w.shape, b.shape, y.shape, targets: targets?.shape)
+        let x = try makeTensor(Shape(y.rows, examples.features))                     // [m, features]
+        let labels = try targets ?? makeTensor(Shape(y.rows, examples.classes))     // [m, classes]
+        try gatherBatch(examples, order: order, start: start, x: x, y: labels)
+        try linear(x, w, b, activation: activation, into: y)
+    }
+
+    public func inputLinearGradient(_ dz: Tensor<Self>, _ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int,
+                                    _ w: Tensor<Self>, decay: Element, weightGradient dw: Tensor<Self>,
+                                    biasGradient db: Tensor<Self>) throws {
+        try inputLinearGradientByOps(dz, examples, order: order, start: start, w, decay: decay,
+                                     weightGradient: dw, biasGradient: db)
+    }
+
+    /// `inputLinearGradient` as `gatherBatch` into a batch of floats, then `linearGradient`.
+    public func inputLinearGradientByOps(_ dz: Tensor<Self>, _ examples: ExampleSet<Self>, order: IndexList<Self>,
+                                         start: Int, _ w: Tensor<Self>, decay: Element, weightGradient dw: Tensor<Self>,
+                                         biasGradient db: Tensor<Self>) throws {
+        try ShapeChecks.inputGradient(dz.shape, examples, order, start, dw.shape)
+        let x = try makeTensor(Shape(dz.rows, examples.features))                   // [m, features]
+        let labels = try makeTensor(Shape(dz.rows, examples.classes))               // [m, classes], unused
+        try gatherBatch(examples, order: order, start: start, x: x, y: labels)
+        try linearGradient(dz, x, w, decay: decay, weightGradient: dw, biasGradient: db)
+    }
+
     public func linear(_ x: Tensor<Self>, _ w: Tensor<Self>, _ b: Tensor<Self>, activation: Activation,
                        into y: Tensor<Self>) throws {
         try ShapeChecks.linear(x.shape, w.shape, b.shape, y.shape)

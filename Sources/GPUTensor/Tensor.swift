@@ -4,7 +4,7 @@
 /// A tensor is a handle: copies share the same storage, and backend ops write into tensors
 /// that the caller allocated once (no allocation in the training loop). Being generic over the
 /// backend, a CPU tensor cannot be handed to the OpenCL backend by mistake.
-public struct Tensor<B: Backend> {
+public struct Tensor<B: PrimitiveBackend> {
     public let shape: Shape
     public let storage: B.Storage
 
@@ -22,7 +22,7 @@ public struct Tensor<B: Backend> {
 /// `whole` is that op on every part at once, in one launch (one update for all of a model's
 /// weights). Each part starts where the backend lets a tensor start; the gaps between parts
 /// are zeros that no op on a part writes (an elementwise op on zeros keeps them zero).
-public struct TensorGroup<B: Backend> {
+public struct TensorGroup<B: PrimitiveBackend> {
     public let whole: Tensor<B>
     public let parts: [Tensor<B>]
     /// Where each part starts in `whole`, in elements.
@@ -50,7 +50,7 @@ public struct TensorGroup<B: Backend> {
 /// A labelled data set kept on the backend as raw bytes, as the IDX files store it:
 /// pixels `[count, features]` UInt8 and labels `[count]` UInt8 in `0..<classes`.
 /// Batches are gathered from it (and scaled to `pixel / 255`) on the backend itself.
-public struct ExampleSet<B: Backend> {
+public struct ExampleSet<B: PrimitiveBackend> {
     public let count: Int
     public let features: Int
     public let classes: Int
@@ -67,7 +67,7 @@ public struct ExampleSet<B: Backend> {
 /// A list of example indices on the backend: the order in which batches visit an `ExampleSet`.
 /// Its smallest index and one past its largest are kept on the host, so a batch can be checked
 /// against the example count without reading device memory.
-public struct IndexList<B: Backend> {
+public struct IndexList<B: PrimitiveBackend> {
     public let count: Int
     /// One more than the largest index (0 when empty).
     public let bound: Int

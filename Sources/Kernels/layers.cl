@@ -18,7 +18,6 @@ __kernel void layers_after_first(const int layers, const int m, const int has_dz
                                  __global real* A, __global real* logits, __global const real* y, __global real* p,
                                  __global real* DZ, __global real* row_stats) {
     __local real scratch[ROW_WG];
-    __local real row_sum;
     const int r = get_group_id(0), lid = get_local_id(0);
     for (int l = 1; l < layers; ++l) {
         __global const int* d = layout + 8 * l;
@@ -40,21 +39,11 @@ __kernel void layers_after_first(const int layers, const int m, const int has_dz
     __global const real* yr = y + (size_t)r * classes;
     __global real* pr = p + (size_t)r * classes;
     __global real* dzr = DZ + top[6] + (size_t)r * classes;
-    if (lid == 0) {
-        // The row's exponentials into p, then every item divides its share by their sum.
-        real largest = zr[0], sum = 0;
-        for (int j = 1; j < classes; ++j) largest = fmax(largest, zr[j]);
-        for (int j = 0; j < classes; ++j) {
-            pr[j] = exp(zr[j] - largest);
-            sum += pr[j];
-        }
-        row_sum = sum;
-    }
-    barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE);
-    for (int j = lid; j < classes; j += ROW_WG) {
-        pr[j] /= row_sum;
-        if (has_dz) dzr[j] = (pr[j] - yr[j]) * inverse_m;
-    }
+    // softmax.cl's row, by one item: a row has few classes (the host sends wider layers to the
+    // separate ops), and one definition of softmax serves every kernel that takes whole rows.
+    if (lid == 0) softmax_row(zr, pr, classes);
+    barrier(CLK_GLOBAL_MEM_FENCE);
+    if (has_dz) for (int j = lid; j < classes; j += ROW_WG) dzr[j] = (pr[j] - yr[j]) * inverse_m;
     barrier(CLK_GLOBAL_MEM_FENCE);
     if (lid == 0) {
         real loss = 0, hits = 0;

@@ -8,8 +8,9 @@ struct GradCheck: ParsableCommand {
         commandName: "gradcheck",
         abstract: "Check backprop against numerical gradients, in double precision (float where the device has no fp64).",
         discussion: """
-            Builds a small network and a random batch from --seed, then compares every parameter's \
-            backprop gradient with the centred difference (J(θ+ε) − J(θ−ε)) / 2ε. Passes when \
+            Builds a small network and a random data set from --seed, takes one batch of it the \
+            way training does (bytes through the first layer's byte path, or floats gathered \
+            into a batch: --input), then compares every parameter's backprop gradient with the centred difference (J(θ+ε) − J(θ−ε)) / 2ε. Passes when \
             ‖num − bp‖ / (‖num‖ + ‖bp‖) ≤ --threshold over all parameters; exits 1 otherwise.
 
             In double precision ε and the threshold default to 1e-7. Many GPUs (Intel Xe, Apple, \
@@ -50,6 +51,9 @@ struct GradCheck: ParsableCommand {
     @Option(help: "Seed for the network and the batch.")
     var seed: UInt64 = 0
 
+    @Option(help: "The first layer's input path: bytes (IDX data such as MNIST) or floats (.npz float data).")
+    var input: GradientCheck.Input = .bytes
+
     func validate() throws {
         try positive(inputs, "--inputs")
         try hidden.validate("--hidden")
@@ -76,6 +80,7 @@ struct GradCheck: ParsableCommand {
         if let epsilon { check.epsilon = epsilon }
         if let threshold { check.threshold = threshold }
         check.seed = seed
+        check.input = input
         let job = GradientCheckJob(check: check)
         if double { try backendOptions.run(job, elementType: Double.self) } else { try backendOptions.run(job, elementType: Float.self) }
     }
@@ -85,13 +90,15 @@ enum Precision: String, CaseIterable, ExpressibleByArgument {
     case auto, double, float
 }
 
+extension GradientCheck.Input: ExpressibleByArgument {}
+
 struct GradientCheckJob: BackendJob {
     let check: GradientCheck
 
     func run<B: Backend>(on backend: B) throws {
         let result = try check.run(on: backend)
         let (batchSize, epsilon, lambda, seed) = (check.batchSize, check.epsilon, check.lambda, check.seed)
-        print("gradient check in \(B.Element.self == Double.self ? "double" : "float") precision on \(backend.deviceDescription): network \(check.sizes.map(String.init).joined(separator: "-")), batch \(batchSize), ε \(epsilon), λ \(lambda), seed \(seed)")
+        print("gradient check in \(B.Element.self == Double.self ? "double" : "float") precision on \(backend.deviceDescription): network \(check.sizes.map(String.init).joined(separator: "-")), \(check.input) input, batch \(batchSize), ε \(epsilon), λ \(lambda), seed \(seed)")
         for p in result.parameters {
             print(String(format: "  %-4@ %6d values  relative difference %.3e", p.name as NSString, p.count, p.relativeDifference))
         }

@@ -28,7 +28,7 @@ enum Signals {
 private let receivedSignal = Atomic<Int32>(0)
 
 /// The second signal's line, prepared before any handler can run.
-nonisolated(unsafe) private let secondSignalMessage: [UInt8] =
+private let secondSignalMessage: [UInt8] =
     Array("deriv8-gpu: second interrupt: stopping now; the last checkpoint written stays as it was\n".utf8)
 
 private func recordSignal(_ signal: Int32) {

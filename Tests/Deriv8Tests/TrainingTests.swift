@@ -63,10 +63,12 @@ struct TrainingTests {
 
 @Suite("Gradient check")
 struct GradientCheckTests {
-    @Test("backprop matches centred differences at the reference's 1e-7, in Double", arguments: [0, 1, 2] as [UInt64])
-    func passes(seed: UInt64) throws {
+    @Test("backprop matches centred differences at the reference's 1e-7, in Double, through either input path",
+          arguments: [0, 1, 2] as [UInt64], GradientCheck.Input.allCases)
+    func passes(seed: UInt64, input: GradientCheck.Input) throws {
         var check = GradientCheck()
         check.seed = seed
+        check.input = input
         let result = try check.run(on: CPUBackend<Double>())
         #expect(result.passed, "relative difference \(result.relativeDifference)")
         #expect(result.parameters.map(\.name) == ["w1", "b1", "w2", "b2", "w3", "b3"])
@@ -84,10 +86,12 @@ struct GradientCheckTests {
         #expect(result.parameters.filter { $0.name.hasPrefix("b") }.allSatisfy { $0.relativeDifference < 1e-7 })
     }
 
-    @Test("in Float (devices without fp64) the float settings pass on the tuned kernels", arguments: [0, 1, 2] as [UInt64])
-    func floatPasses(seed: UInt64) throws {
+    @Test("in Float (devices without fp64) the float settings pass on the tuned kernels, through either input path",
+          arguments: [0, 1, 2] as [UInt64], GradientCheck.Input.allCases)
+    func floatPasses(seed: UInt64, input: GradientCheck.Input) throws {
         var check = GradientCheck.float
         check.seed = seed
+        check.input = input
         let result = try check.run(on: CPUBackend<Float>())
         #expect(result.passed, "relative difference \(result.relativeDifference)")
         // Well inside the threshold, so that a real error is not lost in float's rounding.
@@ -109,10 +113,12 @@ struct GradientCheckTests {
         #expect(!result.passed, "\(result.parameters)")
     }
 
-    @Test("it passes on the plain Float loops too, with Float's settings", arguments: [0, 1, 2] as [UInt64])
-    func naiveKernels(seed: UInt64) throws {
+    @Test("it passes on the plain Float loops too, with Float's settings", arguments: [0, 1, 2] as [UInt64],
+          GradientCheck.Input.allCases)
+    func naiveKernels(seed: UInt64, input: GradientCheck.Input) throws {
         var check = GradientCheck.float
         check.seed = seed
+        check.input = input
         let result = try check.run(on: CPUBackend<Float>(kernels: .naive))
         #expect(result.passed, "\(result.parameters)")
     }

@@ -55,20 +55,25 @@ struct OpenCLTests {
         for row in rows where !row.passed { Issue.record("\(row.op) \(row.shapes): \(row.closeness.summary)") }
     }
 
-    @Test("gradient checking in double precision passes at 1e-7 on OpenCL",
-          .enabled(if: openCLDeviceHasFP64(), "the OpenCL device has no fp64 (cl_khr_fp64)"))
-    func gradientCheck() throws {
-        let result = try GradientCheck().run(on: OpenCLBackend<Double>(deviceIndex: openCLDeviceIndex()))
+    @Test("gradient checking in double precision passes at 1e-7 on OpenCL, through either input path",
+          .enabled(if: openCLDeviceHasFP64(), "the OpenCL device has no fp64 (cl_khr_fp64)"),
+          arguments: GradientCheck.Input.allCases)
+    func gradientCheck(input: GradientCheck.Input) throws {
+        var check = GradientCheck()
+        check.input = input
+        let result = try check.run(on: OpenCLBackend<Double>(deviceIndex: openCLDeviceIndex()))
         #expect(result.passed, "relative difference \(result.relativeDifference)")
     }
 
     @Test("gradient checking in float (how devices without fp64 check) passes on either kernel family and catches a missing L2 term",
-          arguments: KernelFamily.allCases)
-    func gradientCheckFloat(family: KernelFamily) throws {
+          arguments: KernelFamily.allCases, GradientCheck.Input.allCases)
+    func gradientCheckFloat(family: KernelFamily, input: GradientCheck.Input) throws {
         let backend = try OpenCLBackend<Float>(deviceIndex: openCLDeviceIndex(), family: family)
-        let result = try GradientCheck.float.run(on: backend)
+        var check = GradientCheck.float
+        check.input = input
+        let result = try check.run(on: backend)
         #expect(result.passed, "relative difference \(result.relativeDifference)")
-        var wrong = GradientCheck.float
+        var wrong = check
         wrong.lambda = 0.5
         wrong.backpropLambda = 0
         #expect(!(try wrong.run(on: backend)).passed)

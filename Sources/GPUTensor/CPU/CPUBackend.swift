@@ -46,9 +46,10 @@ public final class CPUExamples {
     }
 }
 
-/// The pure-Swift backend. Every op is first written as the plain loop that defines it; those
-/// loops run Double (gradient checks) and, with `kernels: .naive`, are the reference the tuned
-/// code is tested against. Float runs the tuned kernels of Sources/CPUKernels where they exist:
+/// The pure-Swift backend. Every primitive op is first written as the plain loop that defines
+/// it, and every fused op falls back on its composition (`Backend`'s defaults); those run Double
+/// (gradient checks) and, with `kernels: .naive`, are the reference the tuned code is tested
+/// against. Float runs the tuned kernels of Sources/CPUKernels where they exist:
 /// a blocked SIMD matrix multiply spread over the cores, vectorised elementwise loops, in the
 /// AVX2 + FMA build on CPUs that have it.
 ///
@@ -227,9 +228,13 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
     public func inputLinear(_ examples: ExampleSet<CPUBackend<T>>, order: IndexList<CPUBackend<T>>, start: Int,
                             _ w: Tensor<CPUBackend<T>>, _ b: Tensor<CPUBackend<T>>, activation: Activation,
                             into y: Tensor<CPUBackend<T>>, targets: Tensor<CPUBackend<T>>?) throws {
+        guard let fast else {
+            return try inputLinearByOps(examples, order: order, start: start, w, b, activation: activation, into: y,
+                                        targets: targets)
+        }
         try ShapeChecks.inputLinear(examples, order, start, w.shape, b.shape, y.shape, targets: targets?.shape)
         if let targets { try gatherBatch(examples, order: order, start: start, x: nil, y: targets) }
-        try inputProduct(examples, order: order, start: start, w, into: y)   // y = x·wᵀ   [m, n]
+        try inputProduct(fast, examples, order: order, start: start, w, into: y)   // y = x·wᵀ   [m, n]
         try add(y, b, into: y)                                               // y += b
         try activate(activation, y)                                          // y = f(y)
     }
@@ -237,30 +242,22 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
     public func inputLinearGradient(_ dz: Tensor<CPUBackend<T>>, _ examples: ExampleSet<CPUBackend<T>>,
                                     order: IndexList<CPUBackend<T>>, start: Int, _ w: Tensor<CPUBackend<T>>, decay: T,
                                     weightGradient dw: Tensor<CPUBackend<T>>, biasGradient db: Tensor<CPUBackend<T>>) throws {
+        guard let fast else {
+            return try inputLinearGradientByOps(dz, examples, order: order, start: start, w, decay: decay,
+                                                weightGradient: dw, biasGradient: db)
+        }
         try ShapeChecks.inputGradient(dz.shape, examples, order, start, dw.shape)
-        try inputGradient(dz, examples, order: order, start: start, into: dw)   // dw = dzᵀ·x   [n, features]
+        try inputGradient(fast, dz, examples, order: order, start: start, into: dw)   // dw = dzᵀ·x   [n, features]
         try scaledAdd(decay, w, into: dw)                                        // dw += decay·w
         try columnSums(dz, into: db)                                             // db = Σ_rows dz   [1, n]
     }
 
-    /// z = x · wᵀ from the example bytes.   w [n, features], z [m, n]
+    /// z = x · wᵀ from the example bytes, tuned.   w [n, features], z [m, n]
     @_specialize(where T == Float)
-    private func inputProduct(_ examples: ExampleSet<CPUBackend<T>>, order: IndexList<CPUBackend<T>>, start: Int,
-                             _ w: Tensor<CPUBackend<T>>, into z: Tensor<CPUBackend<T>>) throws {
+    private func inputProduct(_ fast: FloatKernels, _ examples: ExampleSet<CPUBackend<T>>, order: IndexList<CPUBackend<T>>,
+                              start: Int, _ w: Tensor<CPUBackend<T>>, into z: Tensor<CPUBackend<T>>) throws {
         let started = profileStart(); defer { profileEnd("inputProduct", started) }
         let features = examples.features, n = w.rows, m = z.rows
-        guard let fast else {
-            let pw = w.storage.pointer, pz = z.storage.pointer
-            for r in 0..<m {
-                let row = Int(order.storage[start + r]) * features
-                for j in 0..<n {
-                    var sum: T = 0
-                    for f in 0..<features { sum += T(examples.storage.pixels[row + f]) / 255 * pw[j * features + f] }
-                    pz[r * n + j] = sum
-                }
-            }
-            return
-        }
         order.storage.withUnsafeBufferPointer { indices in
             let batchOrder = indices.baseAddress! + start
             if let sparse = examples.storage.sparse {
@@ -276,25 +273,12 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
         }
     }
 
-    /// dw = dzᵀ · x from the example bytes.   dz [m, n], dw [n, features]
+    /// dw = dzᵀ · x from the example bytes, tuned.   dz [m, n], dw [n, features]
     @_specialize(where T == Float)
-    private func inputGradient(_ dz: Tensor<CPUBackend<T>>, _ examples: ExampleSet<CPUBackend<T>>,
-                              order: IndexList<CPUBackend<T>>, start: Int, into dw: Tensor<CPUBackend<T>>) throws {
+    private func inputGradient(_ fast: FloatKernels, _ dz: Tensor<CPUBackend<T>>, _ examples: ExampleSet<CPUBackend<T>>,
+                               order: IndexList<CPUBackend<T>>, start: Int, into dw: Tensor<CPUBackend<T>>) throws {
         let started = profileStart(); defer { profileEnd("inputGradient", started) }
         let features = examples.features, n = dz.cols, m = dz.rows
-        guard let fast else {
-            let pdz = dz.storage.pointer, pdw = dw.storage.pointer
-            for j in 0..<n {
-                for f in 0..<features {
-                    var sum: T = 0
-                    for r in 0..<m {
-                        sum += pdz[r * n + j] * T(examples.storage.pixels[Int(order.storage[start + r]) * features + f]) / 255
-                    }
-                    pdw[j * features + f] = sum
-                }
-            }
-            return
-        }
         order.storage.withUnsafeBufferPointer { indices in
             let batchOrder = indices.baseAddress! + start
             if let sparse = examples.storage.sparse {
@@ -505,13 +489,19 @@ public final class CPUBackend<T: TensorElement>: Backend, ProfilingBackend {
         recorded[op, default: (0, 0)].seconds += seconds
     }
 
-    /// A tensor's memory as Float, for the tuned kernels (only used when T is Float).
+    /// A tensor's memory as Float, for the tuned kernels, which exist only when T is Float (`fast`).
     @inline(__always)
     private func floats(_ t: Tensor<CPUBackend<T>>) -> UnsafeMutablePointer<Float> { floats(t.storage.pointer) }
 
+    /// A checked cast, not a rebinding: where T is Float it is the same pointer (the cast folds
+    /// away in the Float specialisation), and anywhere else it stops the program instead of
+    /// reading Doubles as Floats.
     @inline(__always)
     private func floats(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
-        UnsafeMutableRawPointer(p).assumingMemoryBound(to: Float.self)
+        guard let p = p as? UnsafeMutablePointer<Float> else {
+            preconditionFailure("the tuned kernels ran on \(T.self) tensors; they exist only for Float")
+        }
+        return p
     }
 }
 

@@ -217,7 +217,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
                 try k.setArgument(index, MemoryLayout<cl_mem>.size, &handle)
             case .int(let value):
                 guard let narrow = Int32(exactly: value) else {
-                    throw OpenCLUnavailable("\(kernel.rawValue): argument \(index) = \(value) exceeds the kernels' 32-bit indices")
+                    throw KernelArgumentOverflow(kernel: kernel.rawValue, argument: index, value: value)
                 }
                 var v = narrow
                 try k.setArgument(index, MemoryLayout<Int32>.size, &v)

@@ -110,10 +110,21 @@ public struct KernelBuildError: Error, CustomStringConvertible {
     }
 }
 
-/// Something about the device or the request that is not an OpenCL status: no device at an
-/// index, no fp64 support, a size beyond what the kernels can address.
+/// Something about the device that is not an OpenCL status: no device at an index, no fp64
+/// support, work-group sizes or local memory the kernels cannot fit.
 public struct OpenCLUnavailable: Error, Equatable, CustomStringConvertible {
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { message }
+}
+
+/// A size or index too large for the kernels, which address with 32-bit ints (what every
+/// OpenCL device supports fast): the request, not the device, is the problem.
+public struct KernelArgumentOverflow: Error, Equatable, CustomStringConvertible {
+    public let kernel: String
+    public let argument: Int
+    public let value: Int
+    public var description: String {
+        "\(kernel): argument \(argument) = \(value) exceeds the kernels' 32-bit indices (at most \(Int32.max))"
+    }
 }
