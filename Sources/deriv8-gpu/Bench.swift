@@ -47,7 +47,8 @@ struct Bench: ParsableCommand {
         try positive(batchSize, "--batch-size")
         try positive(learningRate, "--learning-rate")
         try hidden.validate("--hidden")
-        try LayerWidths.checkWeightCount(hidden: hidden.widths)
+        // The fewest weights any data can give; makeTrainer checks the data's own widths.
+        try LayerWidths.checkWeightCount(hidden: hidden.widths, features: 1, classes: 2)
     }
 
     func run() throws {
@@ -62,10 +63,15 @@ struct BenchJob: BackendJob {
     func run<B: Backend>(on backend: B) throws {
         let clock = ContinuousClock()
         // Loading is timed on its own; the trainer loads its own copy, so this one is dropped at once.
-        let (loadSeconds, density) = try { () throws -> (Double, (train: Double, test: Double)) in
+        // Only byte inputs take the first layer's zero-skipping paths: float inputs have no density.
+        let (loadSeconds, density) = try { () throws -> (Double, (train: Double, test: Double)?) in
             let loadStart = clock.now
             let data = try DataSet.load(data)
-            return (seconds(clock.now - loadStart), (nonZeroFraction(data.train), nonZeroFraction(data.test)))
+            let loadSeconds = seconds(clock.now - loadStart)
+            guard case .bytes(let train) = data.train.inputs, case .bytes(let test) = data.test.inputs else {
+                return (loadSeconds, nil)
+            }
+            return (loadSeconds, (nonZeroFraction(train), nonZeroFraction(test)))
         }()
         var config = TrainingConfig()
         config.batchSize = command.batchSize
@@ -101,8 +107,8 @@ struct BenchJob: BackendJob {
             examplesPerSecond: Double(trainCount) / median, gflops: flop / median / 1e9,
             gflopPerEpoch: flop / 1e9,
             gflopPerEpochSkippingZeros: epochFlop(sizes: trainer.model.sizes, train: trainCount, test: testCount,
-                                                  inputDensity: density) / 1e9,
-            nonZeroPixelFraction: density.train, testAccuracy: last.testAccuracy, warmUpSeconds: warmUp.trainSeconds + warmUp.evalSeconds,
+                                                  inputDensity: density ?? (1, 1)) / 1e9,
+            nonZeroPixelFraction: density?.train, testAccuracy: last.testAccuracy, warmUpSeconds: warmUp.trainSeconds + warmUp.evalSeconds,
             setupSeconds: setupSeconds, loadSeconds: loadSeconds, peakResidentMB: peakResidentMegabytes())
         if command.json {
             let encoder = JSONEncoder()
@@ -141,8 +147,8 @@ struct BenchSummary: Encodable {
     let gflopPerEpoch: Double
     /// The arithmetic actually done: the first layer's two products only touch non-zero pixels.
     let gflopPerEpochSkippingZeros: Double
-    /// Of the training images' pixels.
-    let nonZeroPixelFraction: Double
+    /// Of the training images' pixels; nil for float inputs (absent from the JSON).
+    let nonZeroPixelFraction: Double?
     let testAccuracy: Double
     let warmUpSeconds: Double
     let setupSeconds: Double
@@ -153,15 +159,17 @@ struct BenchSummary: Encodable {
         printTable([
             ["backend", device],
             ["network", "\(network), batches of \(batchSize)"],
-            ["data load (4 gz files)", String(format: "%.3f s", loadSeconds)],
+            ["data load", String(format: "%.3f s", loadSeconds)],
             ["setup (upload, kernel builds)", String(format: "%.3f s", setupSeconds)],
             ["warm-up epoch", String(format: "%.4f s", warmUpSeconds)],
             ["epochs timed", String(epochs)],
             ["seconds per epoch", String(format: "median %.4f  min %.4f  max %.4f", secondsPerEpochMedian, secondsPerEpochMin, secondsPerEpochMax)],
             ["training examples per second", String(format: "%.0f", examplesPerSecond)],
             ["arithmetic", String(format: "%.1f GFLOP/s dense-equivalent (%.2f GFLOP per epoch)", gflops, gflopPerEpoch)],
-            ["done, zero pixels skipped", String(format: "%.2f GFLOP per epoch (%.1f%% of the pixels are non-zero)",
-                                                 gflopPerEpochSkippingZeros, 100 * nonZeroPixelFraction)],
+            nonZeroPixelFraction.map { fraction in
+                ["done, zero pixels skipped", String(format: "%.2f GFLOP per epoch (%.1f%% of the pixels are non-zero)",
+                                                     gflopPerEpochSkippingZeros, 100 * fraction)]
+            } ?? ["done", "all of it: float inputs take the dense first layer, which skips no zeros"],
             ["test accuracy after the last epoch", String(format: "%.2f%%", 100 * testAccuracy)],
             ["peak resident memory", String(format: "%.0f MB", peakResidentMB)],
         ])
@@ -182,12 +190,9 @@ func epochFlop(sizes: [Int], train: Int, test: Int, inputDensity: (train: Double
     return Double(train) * (forward(inputDensity.train) + backward) + Double(test) * forward(inputDensity.test)
 }
 
-/// The fraction of non-zero pixels in a set.
-func nonZeroFraction(_ examples: LabelledExamples) -> Double {
-    switch examples.inputs {
-    case .bytes(let b): return Double(b.reduce(0) { $0 + ($1 == 0 ? 0 : 1) }) / Double(max(b.count, 1))
-    case .floats(let f): return Double(f.reduce(0) { $0 + ($1 == 0 ? 0 : 1) }) / Double(max(f.count, 1))
-    }
+/// The fraction of non-zero pixels.
+func nonZeroFraction(_ pixels: [UInt8]) -> Double {
+    Double(pixels.reduce(0) { $0 + ($1 == 0 ? 0 : 1) }) / Double(max(pixels.count, 1))
 }
 
 /// VmHWM from /proc/self/status: the most resident memory this process has had, in MB.

@@ -131,8 +131,8 @@ struct LayerWidths: ExpressibleByArgument, CustomStringConvertible {
     }
 
     /// Refuses a network with these hidden widths, for data of `features` inputs and `classes`
-    /// classes (MNIST's by default), that would hold more than 50 million weights.
-    static func checkWeightCount(hidden: [Int], features: Int = 784, classes: Int = 10) throws {
+    /// classes, that would hold more than 50 million weights.
+    static func checkWeightCount(hidden: [Int], features: Int, classes: Int) throws {
         let widths = [features] + hidden + [classes]
         // In Double: widths up to 2³¹ would overflow an Int sum.
         let weights = zip(widths, widths.dropFirst()).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }

@@ -919,6 +919,28 @@ struct JSONOutputTests {
             #expect(object["backend"] as? String == "cpu", "\(line)")
         }
     }
+
+    @Test("bench --json: byte data reports its non-zero pixels and the work skipping them saves; float data neither")
+    func benchJSON() async throws {
+        let scratch = try Scratch()
+        func bench(_ data: String, batch: Int) async throws -> [String: Any] {
+            let r = try await deriv8(["bench", "--backend", "cpu", "--data", data, "--epochs", "1",
+                                      "--batch-size", String(batch), "--json"], scratch: scratch)
+            #expect(r.exited(0), "\(r)")
+            return try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], "\(r)")
+        }
+        // Training images all 7s: every pixel non-zero, so skipping zeros saves nothing either.
+        let bytes = try await bench(try tinyDataFolder(scratch, "tiny"), batch: 3)
+        #expect(bytes["non_zero_pixel_fraction"] as? Double == 1, "\(bytes)")
+        #expect(bytes["network"] as? String == "784-32-32-7", "\(bytes)")
+        // One example of one float feature (a fixture NumPy wrote).
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../Deriv8Tests/Fixtures/stored-single.npz").standardized.path
+        let floats = try await bench(fixture, batch: 1)
+        #expect(floats["non_zero_pixel_fraction"] == nil, "\(floats)")
+        #expect(floats["gflop_per_epoch_skipping_zeros"] as? Double == floats["gflop_per_epoch"] as? Double, "\(floats)")
+        #expect(floats["network"] as? String == "1-32-32-2", "\(floats)")
+    }
 }
 
 // MARK: - Other hostile arguments

@@ -462,8 +462,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
             // The barrier-free kernel, with op(B) packed in strips of 16 columns first.
             let groups = (n + 15) / 16   // matmul_rows items across: 16 columns each; items down: 4 rows each
             let strips = try packedStrips(b, transposed: transposeB, k: k, n: n, width: 16)
-            // Work-groups of about 32 items: fewer, larger groups cost a CPU device less to schedule.
-            let across = min(groups, 32).roundedUpToPowerOfTwo
+            // Work-groups of 32 items down the rows: fewer, larger groups cost a CPU device less to schedule.
             try launch(.matmulRows, global: [groups, (m + 3) / 4], preferred: [1, 32], [
                 .int(m), .int(n), .int(k), .int(transposeA ? 1 : 0), .buffer(a.storage), .buffer(strips), .buffer(c.storage),
             ] + extra)
@@ -638,13 +637,5 @@ extension OpenCLBackend: ProfilingBackend {
         }
         return totals.map { KernelProfile(kernel: $0.key.rawValue, count: $0.value.count, totalSeconds: $0.value.seconds) }
             .sorted { $0.totalSeconds > $1.totalSeconds }
-    }
-}
-
-extension Int {
-    var roundedUpToPowerOfTwo: Int {
-        var p = 1
-        while p < self { p *= 2 }
-        return p
     }
 }

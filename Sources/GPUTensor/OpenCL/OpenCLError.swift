@@ -81,7 +81,6 @@ public struct OpenCLError: Error, Equatable, CustomStringConvertible {
         case -58: return "CL_INVALID_EVENT"
         case -59: return "CL_INVALID_OPERATION"
         case -60: return "CL_INVALID_GL_OBJECT"
-        case -54: return "the work-group is larger than the device allows (check DERIV8_OPENCL_TILE, if set)"
         case -61: return "CL_INVALID_BUFFER_SIZE"
         case -62: return "CL_INVALID_MIP_LEVEL"
         case -63: return "CL_INVALID_GLOBAL_WORK_SIZE"
