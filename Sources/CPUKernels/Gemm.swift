@@ -107,10 +107,9 @@ public func gemm<T: KernelScalar>(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, 
 }
 
 /// Whether a product is large enough for packing to pay: when B does not fit in half the L2
-/// (the small path reads it once per 6 rows of C), and every side is at least 128. Measured on
-/// the 2-core AVX-512 machine (docs/PERFORMANCE.md): at 256x256 weights (256 KiB, in L2) the
-/// small path took 0.38-0.45 s per epoch against 0.46-0.51 s packed, at 512x512 (1 MiB) 1.27-1.41 s
-/// against 1.16-1.30 s. Up to `packedDepth` deep both paths add the same products in the same
+/// (the small path reads it once per 6 rows of C, which costs little while B stays in L2, and
+/// packing is then overhead), and every side is at least 128 (docs/PERFORMANCE.md, "Figures
+/// behind the code"). Up to `packedDepth` deep both paths add the same products in the same
 /// order, so this choice, which depends on the machine's cache, changes no result; deeper
 /// products always take the packed path (sums in passes) when m and n allow it.
 func usesPackedGemm(m: Int, k: Int, n: Int, elementSize: Int) -> Bool {
@@ -236,10 +235,8 @@ private func block<T: KernelScalar>(_ a: UnsafePointer<T>, rowStep: Int, pStep: 
 }
 
 /// The depth of one packed pass. Each pass adds its products to C, so deeper passes mean fewer
-/// trips through C and fewer rounds of packing and waiting for the other cores. At hidden
-/// 2048,2048 (docs/PERFORMANCE.md) the products took 10.4 s per epoch at depth 128, 9.6 s at 256
-/// and 8.9 s at 512; whole epochs took 11.0-11.4 s at 1024 against 12.2-12.4 s at 512. A B
-/// micro-panel of this depth (64 or 128 KiB) lives in L2 rather than L1, which the hardware
+/// trips through C and fewer rounds of packing and waiting for the other cores (the depths
+/// tried: docs/PERFORMANCE.md, "Figures behind the code"). A B micro-panel of this depth (64 or 128 KiB) lives in L2 rather than L1, which the hardware
 /// prefetcher streams well; packed B takes n · depth floats. Fixed, not read from the cache
 /// size, so the sums' rounding is the same on every machine.
 private let packedDepth = 1024

@@ -60,8 +60,9 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
     public static func autoDeviceIndex(_ devices: [OpenCLDeviceInfo]) -> Int? { OpenCLDevice.autoChoice(devices)?.index }
 
     /// How many parts input_gradient_parts splits a batch of rows into, for `columnBlocks` blocks
-    /// of 32 columns: about one item per compute unit, and at least 2. More parts cost more
-    /// zeroing and summing than they gain (PoCL, 2 cores: 8 parts 0.174 s per epoch, 2 parts 0.160 s).
+    /// of 32 columns: about one item per compute unit, and at least 2. Each part beyond that is
+    /// one more partial dw to zero and add up for no more parallel work (docs/PERFORMANCE.md,
+    /// "Figures behind the code").
     private func gradientParts(columnBlocks: Int) -> Int { max(2, device.info.computeUnits / max(columnBlocks, 1)) }
 
     /// The kernel family in use (see `KernelFamily`).
