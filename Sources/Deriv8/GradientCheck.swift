@@ -74,6 +74,7 @@ public struct GradientCheck {
     /// large step crosses it (OpCheck covers the zero-skipping paths). Weights and biases
     /// uniform in [-0.5, 0.5] (non-zero biases keep pre-activations off the kink at exactly 0).
     public func run<B: Backend>(on backend: B) throws -> Result {
+        precondition((2...256).contains(sizes.last ?? 0), "labels are bytes: 2 to 256 classes")
         var generator = SeededGenerator(seed: seed)
         let layers = sizes.count - 1
         let weights = (0..<layers).map { l in

@@ -111,9 +111,10 @@ public final class MLP<B: Backend> {
     /// ws.a. Fills ws.dw and ws.db.
     public func backward(_ ws: Workspace<B>, lambda: Double) throws {
         let be = backend
+        guard let input = ws.input else { throw ShapeError("backward", "no batch loaded (Workspace.load)") }
         let decay = B.Element(lambda) / B.Element(ws.batchSize)   // λ/m: the L2 term's gradient is (λ/m)·w
         for l in stride(from: layerCount - 1, through: 0, by: -1) {
-            if l == 0, case .examples(let set, let order, let start) = ws.input {
+            if l == 0, case .examples(let set, let order, let start) = input {
                 try be.inputLinearGradient(ws.dz[0], set, order: order, start: start, w[0], decay: decay,
                                            weightGradient: ws.dw[0], biasGradient: ws.db[0])    // from the bytes
             } else {

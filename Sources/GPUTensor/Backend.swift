@@ -173,7 +173,8 @@ extension Backend {
         try inputLinearByOps(examples, order: order, start: start, w, b, activation: activation, into: y, targets: targets)
     }
 
-    /// `inputLinear` as `gatherBatch` into a batch of floats, then `linear`.
+    /// `inputLinear` as `gatherBatch` into a batch of floats, then `linear`. The reference, not a
+    /// training path: it allocates its batch on every call.
     public func inputLinearByOps(_ examples: ExampleSet<Self>, order: IndexList<Self>, start: Int, _ w: Tensor<Self>,
                                  _ b: Tensor<Self>, activation: Activation, into y: Tensor<Self>,
                                  targets: Tensor<Self>?) throws {
@@ -191,7 +192,9 @@ extension Backend {
                                      weightGradient: dw, biasGradient: db)
     }
 
-    /// `inputLinearGradient` as `gatherBatch` into a batch of floats, then `linearGradient`.
+    /// `inputLinearGradient` as `gatherBatch` into a batch of floats, then `linearGradient`. The
+    /// reference, not a training path: it allocates its batch (and the labels `gatherBatch`
+    /// writes beside it) on every call.
     public func inputLinearGradientByOps(_ dz: Tensor<Self>, _ examples: ExampleSet<Self>, order: IndexList<Self>,
                                          start: Int, _ w: Tensor<Self>, decay: Element, weightGradient dw: Tensor<Self>,
                                          biasGradient db: Tensor<Self>) throws {

@@ -70,7 +70,6 @@ enum ShapeChecks {
         try batch("inputGradient", examples, order, start, rows: dz.rows)
     }
 
-    /// Checks y [m, n] = x [m, k] · wᵀ + b for w [n, k] and b [1, n].
     /// Checks y [m, n] = x · wᵀ + b for the batch of m examples at `start`, with the bias b
     /// [1, n] and the one-hot targets [m, classes] when given (the same rule as `linear`'s).
     static func inputLinear<B>(_ examples: ExampleSet<B>, _ order: IndexList<B>, _ start: Int, _ w: Shape, _ b: Shape,

@@ -48,7 +48,7 @@ struct GradCheck: ParsableCommand {
     @Option(help: "auto (double where the device has fp64, else float), double or float (the five-point stencil).")
     var precision: Precision = .auto
 
-    @Option(help: "Seed for the network and the batch.")
+    @Option(help: "Seed for the network, the data set and the order the batch is taken in.")
     var seed: UInt64 = 0
 
     @Option(help: "The first layer's input path: bytes (IDX data such as MNIST) or floats (.npz float data).")
@@ -58,6 +58,8 @@ struct GradCheck: ParsableCommand {
         try positive(inputs, "--inputs")
         try hidden.validate("--hidden")
         try positive(classes, "--classes")
+        // The check's data set has byte labels, like every data set: at most 256 classes.
+        guard classes >= 2, classes <= 256 else { throw ValidationError("--classes must be 2 to 256, got \(classes)") }
         try positive(batchSize, "--batch-size")
         if let epsilon { try positive(epsilon, "--epsilon") }
         if let threshold { try positive(threshold, "--threshold") }

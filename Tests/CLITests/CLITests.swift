@@ -315,6 +315,7 @@ struct UsageErrorTests {
         UsageCase(arguments: ["predict", "--model", "/nonexistent/m.safetensors", "--index", "0", "--image", "/nonexistent/a.pgm"],
                   phrases: ["give either --index or --image"], train: false),
         UsageCase(arguments: ["eval"], phrases: ["--model"], train: false),
+        UsageCase(arguments: ["gradcheck", "--classes", "257"], phrases: ["--classes must be 2 to 256, got 257"], train: false),
     ]
 
     @Test("refused before anything runs", arguments: cases)

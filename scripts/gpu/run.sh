@@ -18,6 +18,7 @@ step() { echo "== $*"; }
 step devices;          timeout 60  $BIN devices                                   2>&1 | tee "$OUT/devices.txt"
 step "check all";      timeout 180 $BIN check --backend opencl --kernels all      > "$OUT/check.txt" 2>&1; echo "check exit $?" | tee -a "$OUT/check.txt"; grep passed "$OUT/check.txt"
 step gradcheck;        timeout 60  $BIN gradcheck --backend opencl                2>&1 | tee "$OUT/gradcheck.txt" | tail -1
+step "gradcheck floats"; timeout 60 $BIN gradcheck --backend opencl --input floats 2>&1 | tee -a "$OUT/gradcheck.txt" | tail -1
 step "torch eager";    timeout 120 python3 .gpu/torch_mlp.py --data $DATA --epochs 10 > "$OUT/torch_eager.txt" 2>&1; tail -1 "$OUT/torch_eager.txt"
 step "bench opencl";   timeout 120 $BIN bench --backend opencl --data $DATA --epochs 10 --json > "$OUT/bench_opencl.json" 2> "$OUT/bench_opencl.err"; cat "$OUT/bench_opencl.json"
 step "torch graph";    timeout 120 python3 .gpu/torch_mlp.py --data $DATA --epochs 10 --graph > "$OUT/torch_graph.txt" 2>&1; tail -1 "$OUT/torch_graph.txt"
