@@ -4,7 +4,7 @@
 // How an operand of add_broadcast stretches to the output [rows, cols] (the host's Broadcast
 // enum, its values in the prelude): BROADCAST_SCALAR (1,1), BROADCAST_COLUMN (rows,1),
 // BROADCAST_ROW (1,cols), anything else the same shape.
-inline int broadcast_index(const int mode, const int i, const int j, const int cols) {
+static inline int broadcast_index(const int mode, const int i, const int j, const int cols) {
     switch (mode) {
         case BROADCAST_SCALAR: return 0;
         case BROADCAST_COLUMN: return i;

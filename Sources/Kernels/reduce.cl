@@ -3,7 +3,7 @@
 // The sum of `value` over a work-group of `size` items (a power of two), added as a tree in
 // local memory (a fixed order: reproducible). The result is returned to item 0 only; every item
 // must call it (it has barriers). scratch [size] local; it may be reused by the next call.
-inline real group_sum(const real value, __local real* scratch, const int size) {
+static inline real group_sum(const real value, __local real* scratch, const int size) {
     const int lid = get_local_id(0);
     scratch[lid] = value;
     barrier(CLK_LOCAL_MEM_FENCE);
@@ -20,10 +20,10 @@ inline real group_sum(const real value, __local real* scratch, const int size) {
 // Oclgrind's uninitialized-value checker misreads chained vector halves (docs/PORTABILITY.md).
 #define HALVING_TREE(t, width, op) \
     for (int w_ = (width); w_ >= 1; w_ /= 2) for (int i_ = 0; i_ < w_; ++i_) t[i_] = op(t[i_], t[i_ + w_])
-inline real add_reals(const real a, const real b) { return a + b; }
+static inline real add_reals(const real a, const real b) { return a + b; }
 
 // The sum of a vector's 16 lanes, as a tree.
-inline real sum16(const real16 v) {
+static inline real sum16(const real16 v) {
     real t[16];
     vstore16(v, 0, t);
     HALVING_TREE(t, 8, add_reals);

@@ -3,7 +3,7 @@
 // softmax_rows: p[i, :] = exp(z[i, :] - max_j z[i, j]) / Σ_j exp(z[i, j] - max_j z[i, j])
 //   z, p [rows, cols]. One work item per row (cols is small: the number of classes).
 //   Subtracting the row's maximum keeps exp from overflowing for large logits.
-inline void softmax_row(__global const real* zi, __global real* pi, const int cols) {
+static inline void softmax_row(__global const real* zi, __global real* pi, const int cols) {
     real largest = zi[0];
     for (int j = 1; j < cols; ++j) largest = fmax(largest, zi[j]);
     real sum = 0;
@@ -31,7 +31,7 @@ __kernel void softmax_xent_backward(const int n, const real inverse_m, __global 
 }
 
 // Index of the largest of n values, the first on ties (numpy's argmax).
-inline int argmax_row(__global const real* v, const int n) {
+static inline int argmax_row(__global const real* v, const int n) {
     int best = 0;
     for (int j = 1; j < n; ++j) if (v[j] > v[best]) best = j;
     return best;
@@ -40,7 +40,7 @@ inline int argmax_row(__global const real* v, const int n) {
 // Row i's cross-entropy -log p[i, label] and whether argmax p[i, :] is the label, the label
 // being argmax y[i, :]. A probability below REAL_MIN (softmax underflow) counts as REAL_MIN;
 // NaN passes through.
-inline void add_row_stats(__global const real* pi, __global const real* yi, const int cols,
+static inline void add_row_stats(__global const real* pi, __global const real* yi, const int cols,
                           real* loss, real* hits) {
     const int label = argmax_row(yi, cols);
     const real q = pi[label];
@@ -50,7 +50,7 @@ inline void add_row_stats(__global const real* pi, __global const real* yi, cons
 
 // Adds the work-group's loss and hits (see group_sum) and stores them at stats[at] and
 // stats[at + 1]. size: the group's size, a power of two; scratch [size] local.
-inline void store_stats(real loss, real hits, __local real* scratch, __global real* stats, const int at,
+static inline void store_stats(real loss, real hits, __local real* scratch, __global real* stats, const int at,
                         const int size) {
     loss = group_sum(loss, scratch, size);
     hits = group_sum(hits, scratch, size);
@@ -77,7 +77,7 @@ __kernel void cross_entropy_stats(const int rows, const int cols, const int at, 
 // general path's loops read global memory one dependent step at a time (one work-group walks
 // the whole batch, so its latency is the kernel's time). The same formulas, in the same order.
 #define SMALL_ROW 16
-inline void softmax_xent_small_row(__global const real* zi, __global const real* yi, __global real* pi,
+static inline void softmax_xent_small_row(__global const real* zi, __global const real* yi, __global real* pi,
                                    __global real* dzi, const int cols, const real inverse_m,
                                    real* loss, real* hits) {
     // Loops of constant length with the row's length as a guard, so that the compiler unrolls
