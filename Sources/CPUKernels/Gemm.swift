@@ -236,9 +236,10 @@ private func block<T: KernelScalar>(_ a: UnsafePointer<T>, rowStep: Int, pStep: 
 
 /// The depth of one packed pass. Each pass adds its products to C, so deeper passes mean fewer
 /// trips through C and fewer rounds of packing and waiting for the other cores (the depths
-/// tried: docs/PERFORMANCE.md, "Figures behind the code"). A B micro-panel of this depth (64 or 128 KiB) lives in L2 rather than L1, which the hardware
-/// prefetcher streams well; packed B takes n · depth floats. Fixed, not read from the cache
-/// size, so the sums' rounding is the same on every machine.
+/// tried: docs/PERFORMANCE.md, "Figures behind the code"). A B micro-panel of this depth (64
+/// or 128 KiB) lives in L2 rather than L1, which the hardware prefetcher streams well; packed B
+/// takes n · depth floats. Fixed, not read from the cache size, so the sums' rounding is the
+/// same on every machine.
 private let packedDepth = 1024
 
 /// C = op(A) · op(B) by packed passes over k (see the top of this file). Per pass: every core

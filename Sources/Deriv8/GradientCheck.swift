@@ -92,9 +92,9 @@ public struct GradientCheck {
         let labels = (0..<count).map { _ in UInt8(generator.below(sizes[layers])) }
         var order = (0..<count).map(Int32.init)
         for i in stride(from: count - 1, to: 0, by: -1) { order.swapAt(i, generator.below(i + 1)) }
-        let examples = LabelledExamples(pixels: pixels, labels: labels, features: sizes[0])
-        let data = LabelledExamples(inputs: input == .bytes ? examples.inputs : .floats(examples.inputs.asFloats),
-                                    labels: labels, features: sizes[0])
+        let bytes = LabelledExamples.Inputs.bytes(pixels)
+        let data = LabelledExamples(inputs: input == .bytes ? bytes : .floats(bytes.asFloats), labels: labels,
+                                    features: sizes[0])
         ws.load(try ResidentExamples(data, classes: sizes[layers], backend: backend),
                 order: try backend.makeIndexList(order), start: start)
 

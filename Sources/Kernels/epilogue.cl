@@ -11,7 +11,7 @@
 //   EPI_ROW_SUMS  v[i] = Σ_p op(A)[i, p]       written by matmul_rows itself (see matmul.cl)
 // The epilogue of one element C[i, j] of an [M, N] result.
 static inline real epilogue(real c, const int flags, const int i, const int j, const int N, const real alpha,
-                     __global const real* D, __global const real* v) {
+                            __global const real* D, __global const real* v) {
     const size_t at = (size_t)i * N + j;
     if (flags & EPI_BIAS) c += v[j];
     if (flags & EPI_ADD) c += alpha * D[at];
@@ -25,7 +25,7 @@ static inline real epilogue(real c, const int flags, const int i, const int j, c
 // Oclgrind's uninitialized-value checker loses track of it).
 #define DEFINE_VECTOR_EPILOGUE(W) \
 static inline real##W epilogue##W(real##W c, const int flags, const int i, const int j, const int N, const real alpha, \
-                           __global const real* D, __global const real* v) { \
+                                  __global const real* D, __global const real* v) { \
     const size_t at = (size_t)i * N + j; \
     if (flags & EPI_BIAS) c += vload##W(0, v + j); \
     if (flags & EPI_ADD) c += alpha * vload##W(0, D + at); \
@@ -52,7 +52,7 @@ static inline real sum_lanes(real acc, __local real* partial) {
 // Stores a weight-gradient kernel's sum for column c of row j: dw[j, c] = sum + alpha · w[j, c].
 // w, dw [n, k]
 static inline void store_weight_gradient(const real sum, const int c, const int j, const int k, const real alpha,
-                                  __global const real* w, __global real* dw) {
+                                         __global const real* w, __global real* dw) {
     dw[(size_t)j * k + c] = sum + alpha * w[(size_t)j * k + c];
 }
 
@@ -66,7 +66,7 @@ static inline bool is_bias_group(void) { return get_group_id(0) == get_num_group
 // branch: as a constant-1 column among the others' (a select between 1 and the column's
 // values), Mesa's llvmpipe (22.3) computed it wrongly, all zeros or scaled.
 static inline void bias_gradient_lanes(const int m, const int n, const int j, __global const real* dz, __global real* db,
-                                __local real* partial) {
+                                       __local real* partial) {
     real acc = 0;
     for (int r = get_local_id(1); r < m; r += LANES) acc += dz[(size_t)r * n + j];
     acc = sum_lanes(acc, partial);

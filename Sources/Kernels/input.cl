@@ -18,7 +18,7 @@
 
 // Row r's one-hot targets (see above), written by one item of the row.
 static inline void write_targets(const int classes, const int example, const int r, __global const uchar* labels,
-                          __global real* targets) {
+                                 __global real* targets) {
     for (int c = 0; c < classes; ++c) targets[r * classes + c] = labels[example] == c ? (real)1 : (real)0;
 }
 

@@ -41,7 +41,7 @@ static inline int argmax_row(__global const real* v, const int n) {
 // being argmax y[i, :]. A probability below REAL_MIN (softmax underflow) counts as REAL_MIN;
 // NaN passes through.
 static inline void add_row_stats(__global const real* pi, __global const real* yi, const int cols,
-                          real* loss, real* hits) {
+                                 real* loss, real* hits) {
     const int label = argmax_row(yi, cols);
     const real q = pi[label];
     *loss -= log(q < REAL_MIN ? REAL_MIN : q);
@@ -51,7 +51,7 @@ static inline void add_row_stats(__global const real* pi, __global const real* y
 // Adds the work-group's loss and hits (see group_sum) and stores them at stats[at] and
 // stats[at + 1]. size: the group's size, a power of two; scratch [size] local.
 static inline void store_stats(real loss, real hits, __local real* scratch, __global real* stats, const int at,
-                        const int size) {
+                               const int size) {
     loss = group_sum(loss, scratch, size);
     hits = group_sum(hits, scratch, size);
     if (get_local_id(0) == 0) {
@@ -78,8 +78,8 @@ __kernel void cross_entropy_stats(const int rows, const int cols, const int at, 
 // the whole batch, so its latency is the kernel's time). The same formulas, in the same order.
 #define SMALL_ROW 16
 static inline void softmax_xent_small_row(__global const real* zi, __global const real* yi, __global real* pi,
-                                   __global real* dzi, const int cols, const real inverse_m,
-                                   real* loss, real* hits) {
+                                          __global real* dzi, const int cols, const real inverse_m,
+                                          real* loss, real* hits) {
     // Loops of constant length with the row's length as a guard, so that the compiler unrolls
     // them and keeps the arrays in registers; the exponentials as one 16-wide vector exp, since
     // a CPU device runs a scalar exp per element far slower (docs/PERFORMANCE.md, "figures

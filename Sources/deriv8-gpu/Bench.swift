@@ -47,8 +47,7 @@ struct Bench: ParsableCommand {
         try positive(batchSize, "--batch-size")
         try positive(learningRate, "--learning-rate")
         try hidden.validate("--hidden")
-        // The fewest weights any data can give; makeTrainer checks the data's own widths.
-        try LayerWidths.checkWeightCount(hidden: hidden.widths, features: 1, classes: 2)
+        try LayerWidths.checkWeightCountForAnyData(hidden: hidden.widths)   // makeTrainer checks the data's
     }
 
     func run() throws {

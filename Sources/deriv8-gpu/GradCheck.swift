@@ -10,7 +10,8 @@ struct GradCheck: ParsableCommand {
         discussion: """
             Builds a small network and a random data set from --seed, takes one batch of it the \
             way training does (bytes through the first layer's byte path, or floats gathered \
-            into a batch: --input), then compares every parameter's backprop gradient with the centred difference (J(θ+ε) − J(θ−ε)) / 2ε. Passes when \
+            into a batch: --input), then compares every parameter's backprop gradient with the \
+            centred difference (J(θ+ε) − J(θ−ε)) / 2ε. Passes when \
             ‖num − bp‖ / (‖num‖ + ‖bp‖) ≤ --threshold over all parameters; exits 1 otherwise.
 
             In double precision ε and the threshold default to 1e-7. Many GPUs (Intel Xe, Apple, \

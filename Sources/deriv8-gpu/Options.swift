@@ -130,6 +130,12 @@ struct LayerWidths: ExpressibleByArgument, CustomStringConvertible {
         if let bad = widths.first(where: { $0 < 1 }) { throw ValidationError("\(flag) \(self): every width must be at least 1, got \(bad)") }
     }
 
+    /// Refuses hidden widths that are too many weights for any data (1 input, 2 classes): checked
+    /// before the data loads; `checkWeightCount` checks the data's own widths once it has.
+    static func checkWeightCountForAnyData(hidden: [Int]) throws {
+        try checkWeightCount(hidden: hidden, features: 1, classes: 2)
+    }
+
     /// Refuses a network with these hidden widths, for data of `features` inputs and `classes`
     /// classes, that would hold more than 50 million weights.
     static func checkWeightCount(hidden: [Int], features: Int, classes: Int) throws {

@@ -115,9 +115,7 @@ struct Train: ParsableCommand {
         try positive(epochs, "--epochs")
         if let batchSize { try positive(batchSize, "--batch-size") }
         try hidden?.validate("--hidden")
-        // The fewest weights any data can give (1 input, 2 classes): too many already is refused
-        // before the data loads; the data's own widths are checked once it has.
-        try LayerWidths.checkWeightCount(hidden: config.hidden, features: 1, classes: 2)
+        try LayerWidths.checkWeightCountForAnyData(hidden: config.hidden)   // makeTrainer checks the data's
         if let learningRate { try positive(learningRate, "--learning-rate") }
         if let momentum {
             guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must be in [0, 1), got \(momentum)") }

@@ -162,6 +162,15 @@ extension Epilogue {
         case .relu: self = .relu
         }
     }
+
+    /// The epilogue that multiplies each result by the derivative of `activation`, read from
+    /// the activation's output (the product's operand D): for ReLU, the mask 1[D > 0].
+    init(derivativeOf activation: Activation) {
+        switch activation {
+        case .identity: self = []
+        case .relu: self = .mask
+        }
+    }
 }
 
 extension Broadcast {

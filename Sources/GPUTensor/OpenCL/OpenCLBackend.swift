@@ -301,7 +301,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
                             into y: Tensor<OpenCLBackend<T>>, targets: Tensor<OpenCLBackend<T>>?) throws {
         try ShapeChecks.inputLinear(examples, order, start, w.shape, b.shape, y.shape, targets: targets?.shape)
         let m = y.rows, n = w.rows
-        let epilogue = Epilogue.bias.union(Epilogue(activation))
+        let epilogue: Epilogue = [.bias, Epilogue(activation)]
         let targetArguments: [Argument] = [
             .int(epilogue.rawValue), .buffer(b.storage), .int(targets == nil ? 0 : examples.classes),
             .buffer(examples.storage.labels), .buffer((targets ?? y).storage),
@@ -403,7 +403,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
                        activation: Activation, into y: Tensor<OpenCLBackend<T>>) throws {
         try ShapeChecks.linear(x.shape, w.shape, b.shape, y.shape)
         try product(x, transposeA: false, w, transposeB: true, into: y, m: x.rows, k: x.cols, n: w.rows,   // y = x·wᵀ
-                    epilogue: Epilogue.bias.union(Epilogue(activation)), vector: b)                         //   + b, f(·)
+                    epilogue: [.bias, Epilogue(activation)], vector: b)                                     //   + b, f(·)
     }
 
     public func linearGradient(_ dz: Tensor<OpenCLBackend<T>>, _ x: Tensor<OpenCLBackend<T>>, _ w: Tensor<OpenCLBackend<T>>,
@@ -440,12 +440,7 @@ public final class OpenCLBackend<T: TensorElement>: Backend {
                               activation: Activation, output a: Tensor<OpenCLBackend<T>>,
                               into dx: Tensor<OpenCLBackend<T>>) throws {
         try ShapeChecks.backpropagate(dz.shape, w.shape, a.shape, dx.shape)
-        // f'(a) as an epilogue on the product: for ReLU, the mask 1[a > 0].
-        let derivative: Epilogue
-        switch activation {
-        case .identity: derivative = []
-        case .relu: derivative = .mask
-        }
+        let derivative = Epilogue(derivativeOf: activation)
         try product(dz, transposeA: false, w, transposeB: false, into: dx, m: dz.rows, k: dz.cols, n: w.cols,   // dx = dz·w
                     epilogue: derivative, operand: derivative.isEmpty ? nil : a)                             //   ⊙ f'(a)
     }
